@@ -1,0 +1,155 @@
+/**
+ * Reads a knowledge folder: Markdown and plain-text files with optional YAML front matter.
+ * Every problem names the file (and the line when there is one); nothing is written here.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { AppError, DocumentError, ErrorIds } from '../errors/index.js';
+
+export interface KnowledgeDocument {
+  /** Path relative to the knowledge folder, with forward slashes: the citation source. */
+  source: string;
+  title: string;
+  lang: string;
+  metadata: Record<string, unknown>;
+  body: string;
+  contentHash: string;
+}
+
+const supportedExtensions = new Set(['.md', '.markdown', '.txt']);
+
+export class DocumentsInvalidError extends AppError {
+  readonly problems: DocumentError[];
+  constructor(problems: DocumentError[]) {
+    super(
+      ErrorIds.documentInvalid,
+      `${problems.length} document(s) cannot be ingested; nothing was changed:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,
+      { context: { files: problems.map((p) => p.file) }, status: 422 },
+    );
+    this.problems = problems;
+  }
+}
+
+async function listFiles(dir: string, relative = ''): Promise<string[]> {
+  const entries = await readdir(path.join(dir, relative), { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
+    const rel = relative ? `${relative}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) files.push(...(await listFiles(dir, rel)));
+    else if (entry.isFile() && supportedExtensions.has(path.extname(entry.name).toLowerCase())) files.push(rel);
+  }
+  return files;
+}
+
+/** The 1-based line of the first byte sequence that is not valid UTF-8. */
+function firstInvalidUtf8Line(bytes: Buffer): number | undefined {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i += 1) {
+    if (i === bytes.length || bytes[i] === 0x0a) {
+      try {
+        decoder.decode(bytes.subarray(start, i));
+      } catch {
+        return line;
+      }
+      line += 1;
+      start = i + 1;
+    }
+  }
+  return undefined;
+}
+
+function decodeText(file: string, bytes: Buffer): string {
+  if (bytes.includes(0)) throw new DocumentError(file, 'looks like a binary file (it contains NUL bytes); only Markdown or plain text can be ingested');
+  const badLine = firstInvalidUtf8Line(bytes);
+  if (badLine !== undefined) throw new DocumentError(file, 'is not valid UTF-8 text; save it as UTF-8', badLine);
+  return bytes.toString('utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+}
+
+function splitFrontMatter(file: string, text: string): { data: Record<string, unknown>; body: string; bodyLine: number } {
+  if (!text.startsWith('---\n')) return { data: {}, body: text, bodyLine: 1 };
+  const end = text.indexOf('\n---', 3);
+  const closing = end === -1 ? -1 : text.slice(end + 4).match(/^[ \t]*(\n|$)/) ? end : -1;
+  if (closing === -1) throw new DocumentError(file, 'front matter starts with --- but never ends with a --- line', 1);
+  const yamlText = text.slice(4, closing + 1);
+  const doc = parseDocument(yamlText, { prettyErrors: false });
+  const [error] = doc.errors;
+  if (error) {
+    const line = (error.linePos?.[0]?.line ?? 0) + 1;
+    throw new DocumentError(file, `front matter is not valid YAML: ${error.message.split('\n')[0]}`, line);
+  }
+  const data: unknown = doc.toJS() ?? {};
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new DocumentError(file, 'front matter must be a set of key: value lines', 2);
+  }
+  const afterFence = text.indexOf('\n', closing + 1);
+  const body = afterFence === -1 ? '' : text.slice(afterFence + 1);
+  const bodyLine = text.slice(0, afterFence + 1).split('\n').length;
+  return { data: data as Record<string, unknown>, body, bodyLine };
+}
+
+function stringField(file: string, data: Record<string, unknown>, key: string): string | undefined {
+  const value = data[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw new DocumentError(file, `front matter "${key}" must be non-empty text`, 2);
+  return value.trim();
+}
+
+export async function parseDocumentFile(root: string, source: string, maxBytes: number): Promise<KnowledgeDocument> {
+  const full = path.join(root, source);
+  const info = await stat(full);
+  if (info.size > maxBytes) {
+    throw new DocumentError(source, `is ${(info.size / 1e6).toFixed(1)} MB, over the ${(maxBytes / 1e6).toFixed(1)} MB limit (MAX_DOCUMENT_BYTES); split it into smaller documents`);
+  }
+  const bytes = await readFile(full);
+  const text = decodeText(source, bytes);
+  if (text.trim() === '') throw new DocumentError(source, 'is empty');
+  const { data, body } = splitFrontMatter(source, text);
+  if (body.trim() === '') throw new DocumentError(source, 'has front matter but no text after it');
+  const lang = (stringField(source, data, 'lang') ?? 'en').toLowerCase();
+  const heading = body.match(/^#\s+(.+?)\s*#*\s*$/m)?.[1];
+  const title = stringField(source, data, 'title') ?? heading ?? path.basename(source, path.extname(source));
+  const metadata: Record<string, unknown> = JSON.parse(JSON.stringify(data, (_k, v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 10) : v)));
+  return {
+    source,
+    title,
+    lang,
+    metadata,
+    body,
+    contentHash: createHash('sha256').update(text).digest('hex'),
+  };
+}
+
+/** Loads every document; collects all problems so an editor sees them in one run. */
+export async function loadDocuments(dir: string, maxBytes: number): Promise<KnowledgeDocument[]> {
+  const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
+  if (!exists) {
+    throw new AppError(ErrorIds.knowledgeDirInvalid, `Knowledge folder ${dir} does not exist or is not a folder (set KNOWLEDGE_DIR or pass --dir)`, {
+      context: { dir },
+      status: 400,
+    });
+  }
+  const sources = await listFiles(dir);
+  if (sources.length === 0) {
+    throw new AppError(ErrorIds.knowledgeDirInvalid, `Knowledge folder ${dir} holds no .md, .markdown or .txt files; nothing to ingest (the current knowledge keeps serving)`, {
+      context: { dir },
+      status: 400,
+    });
+  }
+  const documents: KnowledgeDocument[] = [];
+  const problems: DocumentError[] = [];
+  for (const source of sources) {
+    try {
+      documents.push(await parseDocumentFile(dir, source, maxBytes));
+    } catch (error) {
+      if (error instanceof DocumentError) problems.push(error);
+      else throw new DocumentError(source, `cannot be read: ${(error as Error).message}`, undefined, error);
+    }
+  }
+  if (problems.length > 0) throw new DocumentsInvalidError(problems);
+  return documents;
+}

@@ -1,0 +1,116 @@
+/**
+ * The embedded PGlite database belongs to one process at a time. The process that opens it
+ * writes a lock file; a server also shares it on a loopback port (pglite-socket) so that
+ * `npm run ingest`, `ask` and `eval` can use it through `pg` while the server runs.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { AppError, ErrorIds } from '../errors/index.js';
+import type { Database } from './database.js';
+import { createPGlite, pgliteDatabase } from './pglite.js';
+import { openPostgres } from './postgres.js';
+
+interface LockFile {
+  pid: number;
+  port: number | null;
+  command: string;
+  startedAt: string;
+}
+
+export type EmbeddedRole = 'server' | 'cli';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readLock(file: string): LockFile | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as LockFile;
+  } catch {
+    return undefined; // absent or half-written: treated as no lock
+  }
+}
+
+/** Takes the lock atomically; a stale lock (its process is gone) is replaced. */
+function acquireLock(file: string, command: string): LockFile | undefined {
+  const mine: LockFile = { pid: process.pid, port: null, command, startedAt: new Date().toISOString() };
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      writeFileSync(file, JSON.stringify(mine), { flag: 'wx' });
+      return undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = readLock(file);
+      if (holder && isAlive(holder.pid) && holder.pid !== process.pid) return holder;
+      rmSync(file, { force: true });
+    }
+  }
+  return readLock(file);
+}
+
+export async function openEmbedded(options: {
+  dataDir: string;
+  role: EmbeddedRole;
+  command: string;
+}): Promise<Database> {
+  if (options.dataDir === 'memory://') {
+    return pgliteDatabase(await createPGlite(undefined), 'embedded PGlite (in memory)');
+  }
+  mkdirSync(options.dataDir, { recursive: true });
+  const lockFile = path.join(options.dataDir, 'pglite.lock');
+  const holder = acquireLock(lockFile, options.command);
+  if (holder) {
+    if (holder.port) {
+      return openPostgres({
+        host: '127.0.0.1',
+        port: holder.port,
+        description: `embedded PGlite shared by process ${holder.pid} (${holder.command})`,
+        max: 4,
+      });
+    }
+    throw new AppError(
+      ErrorIds.dataDirInUse,
+      `The embedded database in ${options.dataDir} is in use by process ${holder.pid} (${holder.command}). ` +
+        'Wait for it to finish and try again, or set DATABASE_URL to use a PostgreSQL server.',
+      { context: { dataDir: options.dataDir, pid: holder.pid }, status: 503 },
+    );
+  }
+
+  const release = () => {
+    const current = readLock(lockFile);
+    if (current?.pid === process.pid) rmSync(lockFile, { force: true });
+  };
+  let db;
+  try {
+    db = await createPGlite(path.join(options.dataDir, 'pglite'));
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (options.role === 'cli') {
+    return pgliteDatabase(db, `embedded PGlite in ${options.dataDir}`, async () => release());
+  }
+
+  // The server talks to its own PGlite through the socket too: the socket's queue keeps each
+  // connection's transaction whole, which would not hold if we also queried PGlite directly.
+  const socket = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 32 });
+  await socket.start();
+  const port = Number(socket.getServerConn().split(':').pop());
+  writeFileSync(lockFile, JSON.stringify({ pid: process.pid, port, command: options.command, startedAt: new Date().toISOString() } satisfies LockFile));
+  const shared = await openPostgres({ host: '127.0.0.1', port, description: `embedded PGlite in ${options.dataDir} (shared on 127.0.0.1:${port})`, max: 8 });
+  return {
+    ...shared,
+    async close() {
+      await shared.close();
+      await socket.stop();
+      await db.close();
+      release();
+    },
+  };
+}
