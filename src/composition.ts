@@ -6,6 +6,7 @@ import type { Config } from './config/index.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { openDatabase, type Database } from './store/index.js';
 import type { EmbeddedRole } from './store/embedded.js';
+import { createClaudeAnswerer, createOfflineAnswerer, type Answerer } from './rag/index.js';
 import { createOpenAIEmbedder, createOpenAITranscriber, type Embedder, type Transcriber } from './vendors/openai.js';
 
 export function createEmbedder(config: Config): Embedder | undefined {
@@ -27,4 +28,16 @@ export async function openCore(config: Config, options: { role: EmbeddedRole; co
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const db = await openDatabase(config, options);
   return { config, logger, db, embedder: createEmbedder(config) };
+}
+
+export function createAnswerer(config: Config): Answerer {
+  if (!config.anthropic) return createOfflineAnswerer({ minCoverage: config.retrieval.offlineMinCoverage });
+  const org = config.organisation;
+  return createClaudeAnswerer(config.anthropic, {
+    orgName: org.name,
+    persona: org.persona,
+    humanLine: org.humanLine,
+    humanHours: org.humanHours,
+    emergencyNumber: org.emergencyNumber,
+  });
 }

@@ -55,9 +55,8 @@ const envSchema = z.object({
 
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: optionalUrl,
-  ANTHROPIC_MODEL: z.string().min(1).default('claude-haiku-4-5'),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-haiku-5-5'),
   ANTHROPIC_MAX_TOKENS: int(64, 8192).default(700),
-  ANTHROPIC_TEMPERATURE: z.coerce.number().min(0).max(1).default(0),
   ANTHROPIC_TIMEOUT_MS: int(1000, 600_000).default(20_000),
   ANTHROPIC_MAX_RETRIES: int(0, 10).default(2),
 
@@ -125,8 +124,7 @@ export interface Config {
         baseURL: string | undefined;
         model: string;
         maxTokens: number;
-        temperature: number;
-        timeoutMs: number;
+              timeoutMs: number;
         maxRetries: number;
       }
     | undefined;
@@ -218,7 +216,7 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
-    dataDir: path.resolve(cwd, e.DATA_DIR),
+    dataDir: e.DATA_DIR === 'memory://' ? e.DATA_DIR : path.resolve(cwd, e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     knowledge: {
@@ -245,7 +243,6 @@ export function loadConfig(
           baseURL: e.ANTHROPIC_BASE_URL,
           model: e.ANTHROPIC_MODEL,
           maxTokens: e.ANTHROPIC_MAX_TOKENS,
-          temperature: e.ANTHROPIC_TEMPERATURE,
           timeoutMs: e.ANTHROPIC_TIMEOUT_MS,
           maxRetries: e.ANTHROPIC_MAX_RETRIES,
         }
