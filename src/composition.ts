@@ -2,7 +2,19 @@
  * The composition root: the one place that turns validated config into real or embedded
  * parts. Everything else receives its dependencies as parameters.
  */
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import type { Store } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { createTwilioClient, type MessagingClient } from './channels/twilio/client.js';
+import { processSenderInbox, type InboxWorkerDeps } from './channels/twilio/process-inbox.js';
 import type { Config } from './config/index.js';
+import { createMemoryHistory, createRedisHistory, inbox, type ConversationDeps, type EscalationSink } from './conversation/index.js';
+import { AppError, ErrorIds, describeError } from './errors/index.js';
+import { createApp } from './http/app.js';
+import { createMetrics, type Metrics } from './http/metrics.js';
+import { createBullQueue, createInProcessQueue, startBullWorker, type InboundQueue } from './queue/index.js';
+import { connectRedis, type RedisClient } from './redis/index.js';
 import { createLogger, type Logger } from './logging/index.js';
 import { openDatabase, type Database } from './store/index.js';
 import type { EmbeddedRole } from './store/embedded.js';
@@ -40,4 +52,143 @@ export function createAnswerer(config: Config): Answerer {
     humanHours: org.humanHours,
     emergencyNumber: org.emergencyNumber,
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// The running assistant: webhook server and/or queue worker.
+// ---------------------------------------------------------------------------------------
+
+export interface Assistant {
+  app: Express;
+  server: Server | undefined;
+  db: Database;
+  queue: InboundQueue;
+  metrics: Metrics;
+  logger: Logger;
+  conversation: ConversationDeps;
+  /** The port the server listens on (0 in config picks a free one). */
+  port: number | undefined;
+  /** Stop accepting, finish in-flight jobs, close connections. */
+  close(): Promise<void>;
+}
+
+export interface AssistantOptions {
+  logger?: Logger;
+  /** 'server' = webhook + in-process worker (or BullMQ worker); 'worker' = BullMQ worker only. */
+  role?: 'server' | 'worker';
+  listen?: boolean;
+  /** Test hooks for the escalation sink (issue 5 wires staff notification here). */
+  escalate?: EscalationSink;
+  twilioRetryBaseMs?: number;
+  queueRetryBaseMs?: number;
+}
+
+function rateLimitStoreFor(redis: RedisClient, logger: Logger, windowSeconds: number): Store {
+  const store = new RedisStore({ prefix: 'groundline:rl:', sendCommand: (...args: string[]) => redis.sendCommand(args) as Promise<RedisReply> });
+  // Fail open: express-rate-limit passes the request on store errors; we make sure it is logged.
+  const increment = store.increment.bind(store);
+  store.increment = async (key: string) => {
+    try {
+      return await increment(key);
+    } catch (error) {
+      logger.error({ error: describeError(error) }, 'rate-limit store failed; letting the message through');
+      throw error;
+    }
+  };
+  void windowSeconds;
+  return store;
+}
+
+/** Replies go nowhere without Twilio (local development with unsigned webhooks): say so. */
+function unconfiguredMessaging(logger: Logger): MessagingClient {
+  return {
+    async send(_to, content) {
+      logger.warn({ kind: 'body' in content ? 'text' : 'template' }, 'Twilio is not configured: reply not sent (use npm run chat locally)');
+      return { sid: `local-${Date.now()}` };
+    },
+    async downloadMedia() {
+      throw new AppError(ErrorIds.mediaRejected, 'Twilio is not configured: media cannot be downloaded');
+    },
+  };
+}
+
+export async function startAssistant(config: Config, options: AssistantOptions = {}): Promise<Assistant> {
+  const role = options.role ?? 'server';
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const metrics = createMetrics({ defaultMetrics: options.listen !== false });
+  const db = await openDatabase(config, { role: 'server', command: role === 'server' ? 'npm start' : 'npm run worker' });
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const limits = { turns: config.conversation.historyTurns, ttlSeconds: config.conversation.historyTtlSeconds };
+  const messaging = config.twilio
+    ? createTwilioClient({ ...config.twilio, retryBaseMs: options.twilioRetryBaseMs })
+    : unconfiguredMessaging(logger);
+
+  const conversation: ConversationDeps = {
+    db,
+    embedder: createEmbedder(config),
+    answerer: createAnswerer(config),
+    organisation: config.organisation,
+    history: redis ? createRedisHistory(redis, limits) : createMemoryHistory(limits),
+    transcriber: createTranscriber(config),
+    downloadMedia: config.twilio ? messaging.downloadMedia : undefined,
+    escalate: options.escalate ?? (async (request) => logger.info({ senderId: request.senderHash, category: request.category }, 'escalation')),
+    logger,
+    kb: config.knowledge.defaultBase,
+    topK: config.retrieval.topK,
+    maxQuestionChars: config.conversation.maxQuestionChars,
+    maxMediaBytes: config.conversation.maxMediaBytes,
+  };
+  const workerDeps: InboxWorkerDeps = { conversation, messaging, logger, metrics, burstWindowMs: config.conversation.burstWindowMs };
+  const process = (senderHash: string) => processSenderInbox(workerDeps, senderHash);
+
+  let queue: InboundQueue;
+  let stopWorker: (() => Promise<void>) | undefined;
+  if (config.redisUrl && redis) {
+    queue = createBullQueue({ redisUrl: config.redisUrl });
+    const worker = startBullWorker({ redisUrl: config.redisUrl, redis, process, concurrency: config.conversation.workerConcurrency, logger });
+    stopWorker = worker.close;
+  } else {
+    queue = createInProcessQueue({ process, concurrency: config.conversation.workerConcurrency, logger, retryBaseMs: options.queueRetryBaseMs });
+  }
+  // Acknowledged but never answered (a crash between the 200 and the reply): answer them now.
+  for (const pending of await inbox.sendersWithPending(db)) await queue.enqueue(pending);
+
+  const app = createApp({
+    config,
+    db,
+    queue,
+    logger,
+    metrics,
+    redis,
+    rateLimitStore: redis ? rateLimitStoreFor(redis, logger, config.conversation.rateLimitWindowSeconds) : undefined,
+  });
+  let server: Server | undefined;
+  if (role === 'server' && options.listen !== false) {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.port, () => resolve(s));
+      s.once('error', reject);
+    });
+  }
+  const address = server?.address();
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    server,
+    db,
+    queue,
+    metrics,
+    logger,
+    conversation,
+    port: address && typeof address === 'object' ? address.port : undefined,
+    close() {
+      closing ??= (async () => {
+        if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
+        await queue.close();
+        await stopWorker?.();
+        if (redis?.isOpen) await redis.quit();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
 }

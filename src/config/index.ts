@@ -10,7 +10,10 @@ import { ConfigError } from '../errors/index.js';
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const optionalString = z
   .string()
   .optional()
@@ -187,7 +190,8 @@ export function loadConfig(
 ): Config {
   const cwd = options.cwd ?? process.cwd();
   loadDotEnv(env, cwd);
-  const parsed = envSchema.safeParse(env);
+  // A blank value means unset (so `PORT=` in .env gets the default, not Number('') = 0).
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')));
   if (!parsed.success) {
     throw new ConfigError(
       `Invalid configuration:\n${formatIssues(parsed.error)}\nFix these in your environment or .env (every variable is described in .env.example).`,

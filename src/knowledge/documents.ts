@@ -79,7 +79,8 @@ function splitFrontMatter(file: string, text: string): { data: Record<string, un
   const doc = parseDocument(yamlText, { prettyErrors: false });
   const [error] = doc.errors;
   if (error) {
-    const line = (error.linePos?.[0]?.line ?? 0) + 1;
+    // Lines of the YAML plus the opening --- line (linePos is only set with prettyErrors).
+    const line = yamlText.slice(0, error.pos[0]).split('\n').length + 1;
     throw new DocumentError(file, `front matter is not valid YAML: ${error.message.split('\n')[0]}`, line);
   }
   const data: unknown = doc.toJS() ?? {};
@@ -103,7 +104,7 @@ export async function parseDocumentFile(root: string, source: string, maxBytes: 
   const full = path.join(root, source);
   const info = await stat(full);
   if (info.size > maxBytes) {
-    throw new DocumentError(source, `is ${(info.size / 1e6).toFixed(1)} MB, over the ${(maxBytes / 1e6).toFixed(1)} MB limit (MAX_DOCUMENT_BYTES); split it into smaller documents`);
+    throw new DocumentError(source, `is ${info.size} bytes, over the ${maxBytes}-byte limit (MAX_DOCUMENT_BYTES); split it into smaller documents`);
   }
   const bytes = await readFile(full);
   const text = decodeText(source, bytes);

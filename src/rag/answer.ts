@@ -62,7 +62,12 @@ export async function answerQuestion(deps: AnswerDeps, input: AnswerInput): Prom
 
   if (draft.kind === 'escalation') return escalate(draft.category, draft.reason, retrieval, retrieveMs, generateMs);
   if (draft.citations.length === 0 || draft.invalidCitations > 0 || draft.text === '') {
-    const why = draft.citations.length === 0 ? 'the answer carried no citation' : `${draft.invalidCitations} citation(s) did not match the retrieved passages`;
+    const why =
+      draft.invalidCitations > 0
+        ? `${draft.invalidCitations} citation(s) did not match the retrieved passages`
+        : draft.citations.length === 0
+          ? 'the answer carried no citation'
+          : 'the answer had no text';
     return escalate('out_of_scope', `ungrounded answer withheld: ${why}`, retrieval, retrieveMs, generateMs);
   }
 

@@ -43,7 +43,15 @@ function searchResult(chunk: RetrievedChunk): SearchResultBlockParam {
   };
 }
 
-const normalise = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
+// The API concatenates the cited blocks' texts without a separator ("…time.After that…"),
+// so grounding is checked with whitespace removed on both sides.
+const compact = (s: string) => s.replace(/\s+/g, '').toLowerCase();
+
+/** The cited block range as readable text, when it is exactly what was cited. */
+function quoteOf(chunk: RetrievedChunk, start: number, end: number, citedText: string): string {
+  const range = citableBlocks(chunk.content).slice(start, end);
+  return range.length > 0 && compact(range.join('')) === compact(citedText) ? range.join(' ') : citedText.trim();
+}
 
 function parseResponse(message: Anthropic.Message, chunks: RetrievedChunk[]): Draft {
   const toolUse = message.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === 'escalate');
@@ -69,9 +77,13 @@ function parseResponse(message: Anthropic.Message, chunks: RetrievedChunk[]): Dr
         chunk !== undefined &&
         citation.source === chunk.source &&
         citation.cited_text.trim() !== '' &&
-        normalise(chunk.content).includes(normalise(citation.cited_text));
-      if (valid) citations.push({ chunkIndex: citation.search_result_index, quote: citation.cited_text.trim() });
-      else invalidCitations += 1;
+        compact(chunk.content).includes(compact(citation.cited_text));
+      if (valid) {
+        citations.push({
+          chunkIndex: citation.search_result_index,
+          quote: quoteOf(chunk, citation.start_block_index, citation.end_block_index, citation.cited_text),
+        });
+      } else invalidCitations += 1;
     }
   }
   return { kind: 'answer', text: text.trim(), citations, invalidCitations };

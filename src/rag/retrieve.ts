@@ -119,6 +119,9 @@ export async function retrieveContext(deps: { db: Queryable; embedder: Embedder 
     deps.embedder ? vectorSearch(deps.db, options.kb, version, deps.embedder, query, candidates) : Promise.resolve([]),
   ]);
 
+  // Distinct question words matched first, density second: a chunk that repeats "surgery"
+  // must not beat the one that also says "coffee".
+  textRows.sort((a, b) => coverage(words, b.lexemes) - coverage(words, a.lexemes) || Number(b.rank) - Number(a.rank));
   const fused = new Map<string, { row: Row; score: number; fullTextRank: number | null; vectorSimilarity: number | null }>();
   textRows.forEach((row, i) => fused.set(row.id, { row, score: 1 / (RRF_K + i + 1), fullTextRank: Number(row.rank), vectorSimilarity: null }));
   vectorRows.forEach((row, i) => {

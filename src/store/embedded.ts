@@ -37,17 +37,25 @@ function readLock(file: string): LockFile | undefined {
   }
 }
 
+/**
+ * Lock files this process holds right now. A lock naming our own pid is ours only when it is
+ * in here; otherwise it was left by an earlier process that had the same pid (pid 1 in a
+ * container) and is stale.
+ */
+const heldLocks = new Set<string>();
+
 /** Takes the lock atomically; a stale lock (its process is gone) is replaced. */
 function acquireLock(file: string, command: string): LockFile | undefined {
   const mine: LockFile = { pid: process.pid, port: null, command, startedAt: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
       writeFileSync(file, JSON.stringify(mine), { flag: 'wx' });
+      heldLocks.add(file);
       return undefined;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = readLock(file);
-      if (holder && isAlive(holder.pid) && holder.pid !== process.pid) return holder;
+      if (holder && (holder.pid === process.pid ? heldLocks.has(file) : isAlive(holder.pid))) return holder;
       rmSync(file, { force: true });
     }
   }
@@ -83,6 +91,7 @@ export async function openEmbedded(options: {
   }
 
   const release = () => {
+    heldLocks.delete(lockFile);
     const current = readLock(lockFile);
     if (current?.pid === process.pid) rmSync(lockFile, { force: true });
   };

@@ -72,6 +72,69 @@ export const migrations: Migration[] = [
       CREATE INDEX chunks_embedding_reuse ON chunks (kb, content_hash, embedding_model, embedding_dims);
     `,
   },
+  {
+    version: 2,
+    name: 'inbox and outbox',
+    sql: `
+      -- Every inbound WhatsApp message, recorded before Twilio gets its 200: the durable inbox.
+      CREATE TABLE inbound_messages (
+        message_sid text PRIMARY KEY,
+        channel text NOT NULL DEFAULT 'whatsapp',
+        sender text NOT NULL,
+        sender_hash text NOT NULL,
+        recipient text NOT NULL,
+        body text NOT NULL DEFAULT '',
+        profile_name text,
+        media jsonb NOT NULL DEFAULT '[]',
+        status text NOT NULL DEFAULT 'received'
+          CHECK (status IN ('received', 'processing', 'answered', 'escalated', 'command', 'rate_limited', 'failed', 'merged', 'staff')),
+        notify_rate_limit boolean NOT NULL DEFAULT false,
+        turn_sid text,
+        outcome text,
+        error text,
+        attempts int NOT NULL DEFAULT 0,
+        received_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        processed_at timestamptz
+      );
+      CREATE INDEX inbound_pending ON inbound_messages (sender_hash, received_at) WHERE status IN ('received', 'processing');
+      CREATE INDEX inbound_received_at ON inbound_messages (received_at);
+      -- Every message we send. (turn_sid, part) is unique so a retried job never sends a part twice.
+      CREATE TABLE outbound_messages (
+        id bigserial PRIMARY KEY,
+        turn_sid text NOT NULL,
+        part int NOT NULL,
+        kind text NOT NULL,
+        recipient text NOT NULL,
+        recipient_hash text NOT NULL,
+        body text,
+        content_sid text,
+        twilio_sid text,
+        status text NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+        error text,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        sent_at timestamptz,
+        UNIQUE (turn_sid, part)
+      );
+      CREATE INDEX outbound_created_at ON outbound_messages (created_at);
+      -- The audit of each answered turn: what was retrieved, cited and decided.
+      CREATE TABLE answer_log (
+        id bigserial PRIMARY KEY,
+        turn_sid text NOT NULL UNIQUE,
+        sender_hash text NOT NULL,
+        kind text NOT NULL,
+        category text,
+        reason text,
+        question text NOT NULL,
+        citations jsonb NOT NULL DEFAULT '[]',
+        retrieved jsonb NOT NULL DEFAULT '[]',
+        knowledge_version bigint,
+        model text,
+        timings jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+      );
+      CREATE INDEX answer_log_created_at ON answer_log (created_at);
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<{ applied: number[] }> {
