@@ -25,6 +25,7 @@ interface Row {
   title: string;
   heading_path: string;
   content: string;
+  config: string;
   lexemes: string[];
   rank: number;
 }
@@ -47,13 +48,19 @@ async function resolveVersion(db: Queryable, kb: string, version?: number): Prom
   return row?.current_version == null ? null : Number(row.current_version);
 }
 
-/** Per content word of the query, its stems in every configuration the knowledge base uses. */
-async function queryTerms(db: Queryable, kb: string, version: number, query: string): Promise<{ configs: string[]; words: string[][] }> {
-  const langs = await db.query<{ lang: string }>(
-    'SELECT DISTINCT lang FROM documents c WHERE ' + visible,
-    [kb, version],
-  );
-  const configs = [...new Set(langs.map((l) => textSearchConfig(l.lang)))];
+/**
+ * The question's content words, each with its stem in every text-search configuration the
+ * knowledge base uses (stems[i] belongs to configs[i]). A chunk is only matched by the stem
+ * of its own language: the Spanish stem of "shower" ("show") must not match English "shows".
+ */
+interface QueryTerms {
+  configs: string[];
+  words: string[][];
+}
+
+async function queryTerms(db: Queryable, kb: string, version: number, query: string): Promise<QueryTerms> {
+  const langs = await db.query<{ lang: string }>('SELECT DISTINCT lang FROM documents c WHERE ' + visible, [kb, version]);
+  const configs = [...new Set(langs.map((l) => textSearchConfig(l.lang)))].sort();
   const words = [...new Set((query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1))].slice(0, 64);
   if (words.length === 0 || configs.length === 0) return { configs, words: [] };
   const rows = await db.query<{ word: string; stems: Array<string | null> }>(
@@ -62,27 +69,51 @@ async function queryTerms(db: Queryable, kb: string, version: number, query: str
     [words, ...configs],
   );
   // A word that any configuration treats as a stop word ("before", "de") carries no topic.
-  const content = rows.filter((r) => r.stems.every((s) => s !== null)).map((r) => [...new Set(r.stems as string[])]);
-  return { configs, words: content };
+  return { configs, words: rows.filter((r) => r.stems.every((s) => s !== null)).map((r) => r.stems as string[]) };
 }
 
 function quote(lexeme: string): string {
   return `'${lexeme.replace(/'/g, "''").replace(/\\/g, '\\\\')}'`;
 }
 
-async function fullTextSearch(db: Queryable, kb: string, version: number, stems: string[][], limit: number): Promise<Row[]> {
-  const lexemes = [...new Set(stems.flat())];
-  if (lexemes.length === 0) return [];
-  // OR of every stem: FAQ questions rarely share all their words with the answer.
-  const tsquery = lexemes.map(quote).join(' | ');
+/** Flattened (config, stem, weight) triples, one per word and configuration. */
+function termTable(terms: QueryTerms, weights: number[]): [string[], string[], number[]] {
+  const cfgs: string[] = [];
+  const stems: string[] = [];
+  const ws: number[] = [];
+  terms.words.forEach((word, i) =>
+    word.forEach((stem, c) => {
+      cfgs.push(terms.configs[c]!);
+      stems.push(quote(stem));
+      ws.push(weights[i]!);
+    }),
+  );
+  return [cfgs, stems, ws];
+}
+
+async function fullTextSearch(db: Queryable, kb: string, version: number, terms: QueryTerms, weights: number[], limit: number): Promise<Row[]> {
+  if (terms.words.length === 0) return [];
+  // Per language, an OR of the question's stems (FAQ questions rarely share all their words
+  // with the answer); ranked by the idf-weighted share of question words present, then by
+  // ts_rank_cd density.
+  const perConfig = terms.configs.map((_, c) => [...new Set(terms.words.map((w) => w[c]!))].map(quote).join(' | '));
+  const params: unknown[] = [kb, version, limit, ...termTable(terms, weights)];
+  const match = terms.configs
+    .map((config, c) => {
+      params.push(config, perConfig[c]);
+      return `(c.ts_config = $${params.length - 1}::regconfig AND c.tsv @@ to_tsquery('simple', $${params.length}))`;
+    })
+    .join(' OR ');
   return db.query<Row>(
-    `SELECT c.id, c.source, c.title, c.heading_path, c.content, tsvector_to_array(c.tsv) AS lexemes,
-            ts_rank_cd(c.tsv, q.query, 1) AS rank
-       FROM chunks c, to_tsquery('simple', $3) AS q(query)
-      WHERE ${visible} AND c.tsv @@ q.query
-      ORDER BY rank DESC, c.id
-      LIMIT $4`,
-    [kb, version, tsquery, limit],
+    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes, rank, weighted
+       FROM chunks c,
+            LATERAL (SELECT max(ts_rank_cd(c.tsv, to_tsquery('simple', t.q), 1)) AS rank FROM unnest($4::text[], $5::text[]) AS t(cfg, q) WHERE t.cfg::regconfig = c.ts_config) r,
+            LATERAL (SELECT coalesce(sum(t.w), 0) AS weighted FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(cfg, q, w)
+                      WHERE t.cfg::regconfig = c.ts_config AND c.tsv @@ to_tsquery('simple', t.q)) s
+      WHERE ${visible} AND (${match})
+      ORDER BY weighted DESC, rank DESC, c.id
+      LIMIT $3`,
+    params,
   );
 }
 
@@ -91,7 +122,7 @@ async function vectorSearch(db: Queryable, kb: string, version: number, embedder
   const dims = Math.trunc(embedder.dimensions);
   // Literal dimensions, so the planner matches the partial HNSW index for this size.
   return db.query<Row>(
-    `SELECT c.id, c.source, c.title, c.heading_path, c.content, tsvector_to_array(c.tsv) AS lexemes,
+    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes,
             1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) AS rank
        FROM chunks c
       WHERE ${visible} AND c.embedding_dims = ${dims} AND c.embedding_model = $4
@@ -101,10 +132,48 @@ async function vectorSearch(db: Queryable, kb: string, version: number, embedder
   );
 }
 
-function coverage(stems: string[][], lexemes: string[]): number {
-  if (stems.length === 0) return 0;
-  const present = new Set(lexemes);
-  return stems.filter((word) => word.some((s) => present.has(s))).length / stems.length;
+/**
+ * Share of the question's words found in a chunk, each word weighted by how rare it is in
+ * the knowledge base (BM25's idf): "shower" says much more than "surgery" in a clinic's FAQ.
+ */
+function coverage(terms: QueryTerms, weights: number[], row: Pick<Row, 'config' | 'lexemes'>): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const c = terms.configs.indexOf(row.config);
+  if (total === 0 || c === -1) return 0;
+  const present = new Set(row.lexemes);
+  return terms.words.reduce((sum, word, i) => sum + (present.has(word[c]!) ? weights[i]! : 0), 0) / total;
+}
+
+/** Document frequencies per knowledge version, cached: they only change with a new version. */
+const idfCache = new Map<string, Map<string, number>>();
+
+async function idfWeights(db: Queryable, kb: string, version: number, terms: QueryTerms): Promise<number[]> {
+  const key = `${kb}@${version}@${terms.configs.join(',')}`;
+  let cache = idfCache.get(key);
+  if (!cache) {
+    if (idfCache.size > 32) idfCache.clear();
+    cache = new Map();
+    idfCache.set(key, cache);
+  }
+  if (!cache.has('')) {
+    const [row] = await db.query<{ n: string }>(`SELECT count(*) AS n FROM chunks c WHERE ${visible}`, [kb, version]);
+    cache.set('', Number(row?.n ?? 0));
+  }
+  const n = cache.get('')!;
+  const keyOf = (word: string[]) => word.join('|');
+  const missing = terms.words.filter((w) => !cache.has(keyOf(w)));
+  for (const word of missing) {
+    const match = terms.configs.map((_, c) => `(c.ts_config = $${3 + c * 2}::regconfig AND c.tsv @@ to_tsquery('simple', $${4 + c * 2}))`).join(' OR ');
+    const [row] = await db.query<{ df: string }>(
+      `SELECT count(*) AS df FROM chunks c WHERE ${visible} AND (${match})`,
+      [kb, version, ...terms.configs.flatMap((config, c) => [config, quote(word[c]!)])],
+    );
+    cache.set(keyOf(word), Number(row?.df ?? 0));
+  }
+  return terms.words.map((w) => {
+    const df = cache.get(keyOf(w)) ?? 0;
+    return Math.log(1 + (n - df + 0.5) / (df + 0.5));
+  });
 }
 
 export async function retrieveContext(deps: { db: Queryable; embedder: Embedder | undefined }, options: RetrieveOptions): Promise<Retrieval> {
@@ -113,15 +182,14 @@ export async function retrieveContext(deps: { db: Queryable; embedder: Embedder 
   if (version === null) return { knowledgeVersion: null, query, mode: 'full-text', chunks: [] };
 
   const candidates = Math.max(options.topK * 4, 20);
-  const { words } = await queryTerms(deps.db, options.kb, version, query);
+  const terms = await queryTerms(deps.db, options.kb, version, query);
+  const weights = await idfWeights(deps.db, options.kb, version, terms);
+  const cover = (row: Row) => coverage(terms, weights, row);
   const [textRows, vectorRows] = await Promise.all([
-    fullTextSearch(deps.db, options.kb, version, words, candidates),
+    fullTextSearch(deps.db, options.kb, version, terms, weights, candidates),
     deps.embedder ? vectorSearch(deps.db, options.kb, version, deps.embedder, query, candidates) : Promise.resolve([]),
   ]);
 
-  // Distinct question words matched first, density second: a chunk that repeats "surgery"
-  // must not beat the one that also says "coffee".
-  textRows.sort((a, b) => coverage(words, b.lexemes) - coverage(words, a.lexemes) || Number(b.rank) - Number(a.rank));
   const fused = new Map<string, { row: Row; score: number; fullTextRank: number | null; vectorSimilarity: number | null }>();
   textRows.forEach((row, i) => fused.set(row.id, { row, score: 1 / (RRF_K + i + 1), fullTextRank: Number(row.rank), vectorSimilarity: null }));
   vectorRows.forEach((row, i) => {
@@ -143,7 +211,7 @@ export async function retrieveContext(deps: { db: Queryable; embedder: Embedder 
       score: Number(score.toFixed(6)),
       fullTextRank,
       vectorSimilarity,
-      termCoverage: Number(coverage(words, row.lexemes).toFixed(3)),
+      termCoverage: Number(cover(row).toFixed(3)),
     }));
   return { knowledgeVersion: version, query, mode: vectorRows.length > 0 ? 'hybrid' : 'full-text', chunks };
 }
