@@ -19,7 +19,7 @@ runCli(async () => {
     return 2;
   }
   const config = loadConfig();
-  const core = await openCore(config, { role: 'cli', command: 'npm run ask', logger: silentLogger });
+  const core = await openCore(config, { role: 'cli', command: 'npm run ask', logger: silentLogger, ensureKnowledge: true });
   try {
     const result = await answerQuestion(
       { db: core.db, embedder: core.embedder, answerer: createAnswerer(config), organisation: config.organisation },

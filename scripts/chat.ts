@@ -8,7 +8,7 @@ import { silentLogger } from '../src/logging/index.js';
 
 runCli(async () => {
   const config = loadConfig();
-  const core = await openCore(config, { role: 'cli', command: 'npm run chat', logger: silentLogger });
+  const core = await openCore(config, { role: 'cli', command: 'npm run chat', logger: silentLogger, ensureKnowledge: true });
   const answerer = createAnswerer(config);
   try {
     await runChat(

@@ -16,6 +16,7 @@ import { createMetrics, type Metrics } from './http/metrics.js';
 import { createBullQueue, createInProcessQueue, startBullWorker, type InboundQueue } from './queue/index.js';
 import { connectRedis, type RedisClient } from './redis/index.js';
 import { createLogger, type Logger } from './logging/index.js';
+import { currentVersion, ingestKnowledge } from './knowledge/index.js';
 import { openDatabase, type Database } from './store/index.js';
 import type { EmbeddedRole } from './store/embedded.js';
 import { createClaudeAnswerer, createOfflineAnswerer, type Answerer } from './rag/index.js';
@@ -36,10 +37,41 @@ export interface CoreParts {
   embedder: Embedder | undefined;
 }
 
-export async function openCore(config: Config, options: { role: EmbeddedRole; command: string; logger?: Logger }): Promise<CoreParts> {
+export async function openCore(
+  config: Config,
+  options: { role: EmbeddedRole; command: string; logger?: Logger; ensureKnowledge?: boolean },
+): Promise<CoreParts> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const db = await openDatabase(config, options);
-  return { config, logger, db, embedder: createEmbedder(config) };
+  const embedder = createEmbedder(config);
+  if (options.ensureKnowledge) {
+    try {
+      await ensureKnowledge({ config, db, embedder, logger });
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  return { config, logger, db, embedder };
+}
+
+/**
+ * A fresh clone answers straight away: when the configured knowledge base has never been
+ * ingested, ingest KNOWLEDGE_DIR once. Later changes are the editor's `npm run ingest`.
+ */
+export async function ensureKnowledge(parts: { config: Config; db: Database; embedder: Embedder | undefined; logger: Logger }): Promise<void> {
+  const { config, db } = parts;
+  if ((await currentVersion(db, config.knowledge.defaultBase)) !== null) return;
+  const summary = await ingestKnowledge(
+    { db, embedder: parts.embedder, logger: parts.logger },
+    {
+      dir: config.knowledge.dir,
+      kb: config.knowledge.defaultBase,
+      chunking: { chunkSize: config.knowledge.chunkSize, chunkOverlap: config.knowledge.chunkOverlap },
+      maxDocumentBytes: config.knowledge.maxDocumentBytes,
+    },
+  );
+  parts.logger.info({ kb: summary.kb, version: summary.version, files: summary.files, chunks: summary.chunks }, 'knowledge base was empty: ingested KNOWLEDGE_DIR');
 }
 
 export function createAnswerer(config: Config): Answerer {
@@ -81,6 +113,8 @@ export interface AssistantOptions {
   escalate?: EscalationSink;
   twilioRetryBaseMs?: number;
   queueRetryBaseMs?: number;
+  /** Ingest KNOWLEDGE_DIR when the knowledge base is empty (default true). */
+  ensureKnowledge?: boolean;
 }
 
 function rateLimitStoreFor(redis: RedisClient, logger: Logger, windowSeconds: number): Store {
@@ -117,6 +151,7 @@ export async function startAssistant(config: Config, options: AssistantOptions =
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const metrics = createMetrics({ defaultMetrics: options.listen !== false });
   const db = await openDatabase(config, { role: 'server', command: role === 'server' ? 'npm start' : 'npm run worker' });
+  if (options.ensureKnowledge ?? true) await ensureKnowledge({ config, db, embedder: createEmbedder(config), logger });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const limits = { turns: config.conversation.historyTurns, ttlSeconds: config.conversation.historyTtlSeconds };
   const messaging = config.twilio
