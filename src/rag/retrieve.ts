@@ -56,20 +56,26 @@ async function resolveVersion(db: Queryable, kb: string, version?: number): Prom
 interface QueryTerms {
   configs: string[];
   words: string[][];
+  /** Whether each word is in the latest question (not only in the history prepended to it). */
+  inQuestion: boolean[];
 }
 
-async function queryTerms(db: Queryable, kb: string, version: number, query: string): Promise<QueryTerms> {
+const tokens = (text: string) => [...new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1))];
+
+async function queryTerms(db: Queryable, kb: string, version: number, query: string, question: string): Promise<QueryTerms> {
   const langs = await db.query<{ lang: string }>('SELECT DISTINCT lang FROM documents c WHERE ' + visible, [kb, version]);
   const configs = [...new Set(langs.map((l) => textSearchConfig(l.lang)))].sort();
-  const words = [...new Set((query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1))].slice(0, 64);
-  if (words.length === 0 || configs.length === 0) return { configs, words: [] };
+  const words = tokens(query).slice(0, 64);
+  if (words.length === 0 || configs.length === 0) return { configs, words: [], inQuestion: [] };
   const rows = await db.query<{ word: string; stems: Array<string | null> }>(
     `SELECT w.word, ARRAY[${configs.map((_, i) => `(tsvector_to_array(to_tsvector($${i + 2}::regconfig, w.word)))[1]`).join(', ')}] AS stems
        FROM unnest($1::text[]) AS w(word)`,
     [words, ...configs],
   );
   // A word that any configuration treats as a stop word ("before", "de") carries no topic.
-  return { configs, words: rows.filter((r) => r.stems.every((s) => s !== null)).map((r) => r.stems as string[]) };
+  const content = rows.filter((r) => r.stems.every((s) => s !== null));
+  const asked = new Set(tokens(question));
+  return { configs, words: content.map((r) => r.stems as string[]), inQuestion: content.map((r) => asked.has(r.word)) };
 }
 
 function quote(lexeme: string): string {
@@ -77,25 +83,27 @@ function quote(lexeme: string): string {
 }
 
 /** Flattened (config, stem, weight) triples, one per word and configuration. */
-function termTable(terms: QueryTerms, weights: number[]): [string[], string[], number[]] {
+function termTable(terms: QueryTerms, weights: number[]): [string[], string[], number[], boolean[]] {
   const cfgs: string[] = [];
   const stems: string[] = [];
   const ws: number[] = [];
+  const asked: boolean[] = [];
   terms.words.forEach((word, i) =>
     word.forEach((stem, c) => {
       cfgs.push(terms.configs[c]!);
       stems.push(quote(stem));
       ws.push(weights[i]!);
+      asked.push(terms.inQuestion[i]!);
     }),
   );
-  return [cfgs, stems, ws];
+  return [cfgs, stems, ws, asked];
 }
 
 async function fullTextSearch(db: Queryable, kb: string, version: number, terms: QueryTerms, weights: number[], limit: number): Promise<Row[]> {
   if (terms.words.length === 0) return [];
-  // Per language, an OR of the question's stems (FAQ questions rarely share all their words
-  // with the answer); ranked by the idf-weighted share of question words present, then by
-  // ts_rank_cd density.
+  // Per language, an OR of the query's stems (FAQ questions rarely share all their words
+  // with the answer). Ranked by the idf-weighted words of the latest question present, then
+  // of the whole query (history included: it only decides among those), then by density.
   const perConfig = terms.configs.map((_, c) => [...new Set(terms.words.map((w) => w[c]!))].map(quote).join(' | '));
   const params: unknown[] = [kb, version, limit, ...termTable(terms, weights)];
   const match = terms.configs
@@ -105,13 +113,14 @@ async function fullTextSearch(db: Queryable, kb: string, version: number, terms:
     })
     .join(' OR ');
   return db.query<Row>(
-    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes, rank, weighted
+    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes, rank, weighted, weighted_q
        FROM chunks c,
             LATERAL (SELECT max(ts_rank_cd(c.tsv, to_tsquery('simple', t.q), 1)) AS rank FROM unnest($4::text[], $5::text[]) AS t(cfg, q) WHERE t.cfg::regconfig = c.ts_config) r,
-            LATERAL (SELECT coalesce(sum(t.w), 0) AS weighted FROM unnest($4::text[], $5::text[], $6::float8[]) AS t(cfg, q, w)
+            LATERAL (SELECT coalesce(sum(t.w), 0) AS weighted, coalesce(sum(t.w) FILTER (WHERE t.asked), 0) AS weighted_q
+                       FROM unnest($4::text[], $5::text[], $6::float8[], $7::boolean[]) AS t(cfg, q, w, asked)
                       WHERE t.cfg::regconfig = c.ts_config AND c.tsv @@ to_tsquery('simple', t.q)) s
       WHERE ${visible} AND (${match})
-      ORDER BY weighted DESC, rank DESC, c.id
+      ORDER BY weighted_q DESC, weighted DESC, rank DESC, c.id
       LIMIT $3`,
     params,
   );
@@ -137,11 +146,19 @@ async function vectorSearch(db: Queryable, kb: string, version: number, embedder
  * the knowledge base (BM25's idf): "shower" says much more than "surgery" in a clinic's FAQ.
  */
 function coverage(terms: QueryTerms, weights: number[], row: Pick<Row, 'config' | 'lexemes'>): number {
-  const total = weights.reduce((a, b) => a + b, 0);
   const c = terms.configs.indexOf(row.config);
-  if (total === 0 || c === -1) return 0;
+  if (c === -1) return 0;
   const present = new Set(row.lexemes);
-  return terms.words.reduce((sum, word, i) => sum + (present.has(word[c]!) ? weights[i]! : 0), 0) / total;
+  // The latest question's own words decide; history words only when it has none ("and?").
+  const own = terms.inQuestion.some(Boolean);
+  let total = 0;
+  let found = 0;
+  terms.words.forEach((word, i) => {
+    if (own && !terms.inQuestion[i]) return;
+    total += weights[i]!;
+    if (present.has(word[c]!)) found += weights[i]!;
+  });
+  return total === 0 ? 0 : found / total;
 }
 
 /** Document frequencies per knowledge version, cached: they only change with a new version. */
@@ -182,7 +199,7 @@ export async function retrieveContext(deps: { db: Queryable; embedder: Embedder 
   if (version === null) return { knowledgeVersion: null, query, mode: 'full-text', chunks: [] };
 
   const candidates = Math.max(options.topK * 4, 20);
-  const terms = await queryTerms(deps.db, options.kb, version, query);
+  const terms = await queryTerms(deps.db, options.kb, version, query, options.question);
   const weights = await idfWeights(deps.db, options.kb, version, terms);
   const cover = (row: Row) => coverage(terms, weights, row);
   const [textRows, vectorRows] = await Promise.all([
