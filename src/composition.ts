@@ -11,6 +11,7 @@ import { processSenderInbox, type InboxWorkerDeps } from './channels/twilio/proc
 import type { Config } from './config/index.js';
 import { createMemoryHistory, createRedisHistory, inbox, type ConversationDeps, type EscalationSink } from './conversation/index.js';
 import { AppError, ErrorIds, describeError } from './errors/index.js';
+import { createEscalationService, type EscalationOptions, type EscalationService } from './escalation/index.js';
 import { createApp } from './http/app.js';
 import { createMetrics, type Metrics } from './http/metrics.js';
 import { createBullQueue, createInProcessQueue, startBullWorker, type InboundQueue } from './queue/index.js';
@@ -98,6 +99,8 @@ export interface Assistant {
   metrics: Metrics;
   logger: Logger;
   conversation: ConversationDeps;
+  /** Staff notification, reminders and human handoff (`tick()` runs what is due now). */
+  escalation: EscalationService;
   /** The port the server listens on (0 in config picks a free one). */
   port: number | undefined;
   /** Stop accepting, finish in-flight jobs, close connections. */
@@ -109,12 +112,16 @@ export interface AssistantOptions {
   /** 'server' = webhook + in-process worker (or BullMQ worker); 'worker' = BullMQ worker only. */
   role?: 'server' | 'worker';
   listen?: boolean;
-  /** Test hooks for the escalation sink (issue 5 wires staff notification here). */
+  /** Replaces the escalation sink (staff notification stays wired for staff messages and handoffs). */
   escalate?: EscalationSink;
+  /** Escalation timing (tests: `{ pollIntervalMs: 0 }` and `assistant.escalation.tick()`). */
+  escalation?: EscalationOptions;
   twilioRetryBaseMs?: number;
   queueRetryBaseMs?: number;
   /** Ingest KNOWLEDGE_DIR when the knowledge base is empty (default true). */
   ensureKnowledge?: boolean;
+  /** BullMQ key prefix (default BullMQ's 'bull'); tests use their own to share a Redis. */
+  queuePrefix?: string;
 }
 
 function rateLimitStoreFor(redis: RedisClient, logger: Logger, windowSeconds: number): Store {
@@ -158,33 +165,49 @@ export async function startAssistant(config: Config, options: AssistantOptions =
     ? createTwilioClient({ ...config.twilio, retryBaseMs: options.twilioRetryBaseMs })
     : unconfiguredMessaging(logger);
 
+  const escalation = createEscalationService(
+    { db, messaging, logger, organisation: config.organisation, settings: config.escalation },
+    options.escalation,
+  );
+
   const conversation: ConversationDeps = {
     db,
     embedder: createEmbedder(config),
     answerer: createAnswerer(config),
-    organisation: config.organisation,
+    // A custom sink (tests, integrations) counts as someone on duty.
+    organisation: { ...config.organisation, staffOnDuty: options.escalate !== undefined || escalation.staffOnDuty },
     history: redis ? createRedisHistory(redis, limits) : createMemoryHistory(limits),
     transcriber: createTranscriber(config),
     downloadMedia: config.twilio ? messaging.downloadMedia : undefined,
-    escalate: options.escalate ?? (async (request) => logger.info({ senderId: request.senderHash, category: request.category }, 'escalation')),
+    escalate: options.escalate ?? escalation.escalate,
+    onForget: escalation.forget,
     logger,
     kb: config.knowledge.defaultBase,
     topK: config.retrieval.topK,
     maxQuestionChars: config.conversation.maxQuestionChars,
     maxMediaBytes: config.conversation.maxMediaBytes,
   };
-  const workerDeps: InboxWorkerDeps = { conversation, messaging, logger, metrics, burstWindowMs: config.conversation.burstWindowMs };
+  const workerDeps: InboxWorkerDeps = {
+    conversation,
+    messaging,
+    logger,
+    metrics,
+    burstWindowMs: config.conversation.burstWindowMs,
+    handleStaffMessage: escalation.handleStaffMessage,
+    relayIfHandedOff: escalation.relayIfHandedOff,
+  };
   const process = (senderHash: string) => processSenderInbox(workerDeps, senderHash);
 
   let queue: InboundQueue;
   let stopWorker: (() => Promise<void>) | undefined;
   if (config.redisUrl && redis) {
-    queue = createBullQueue({ redisUrl: config.redisUrl });
-    const worker = startBullWorker({ redisUrl: config.redisUrl, redis, process, concurrency: config.conversation.workerConcurrency, logger });
+    queue = createBullQueue({ redisUrl: config.redisUrl, prefix: options.queuePrefix, logger });
+    const worker = startBullWorker({ redisUrl: config.redisUrl, prefix: options.queuePrefix, redis, process, concurrency: config.conversation.workerConcurrency, logger });
     stopWorker = worker.close;
   } else {
     queue = createInProcessQueue({ process, concurrency: config.conversation.workerConcurrency, logger, retryBaseMs: options.queueRetryBaseMs });
   }
+  escalation.start();
   // Acknowledged but never answered (a crash between the 200 and the reply): answer them now.
   for (const pending of await inbox.sendersWithPending(db)) await queue.enqueue(pending);
 
@@ -214,12 +237,14 @@ export async function startAssistant(config: Config, options: AssistantOptions =
     metrics,
     logger,
     conversation,
+    escalation,
     port: address && typeof address === 'object' ? address.port : undefined,
     close() {
       closing ??= (async () => {
         if (server) await new Promise<void>((resolve) => server!.close(() => resolve()));
         await queue.close();
         await stopWorker?.();
+        await escalation.close();
         if (redis?.isOpen) await redis.quit();
         await db.close();
       })();

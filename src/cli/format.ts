@@ -2,7 +2,13 @@ import type { IngestSummary } from '../knowledge/index.js';
 
 export function formatIngestSummary(s: IngestSummary): string {
   const lines = [
-    s.dryRun ? 'Dry run: nothing was written.' : s.changed ? `Knowledge base "${s.kb}" is now at version ${s.version} (was ${s.previousVersion ?? 'empty'}).` : `Knowledge base "${s.kb}" is unchanged (version ${s.version}).`,
+    s.dryRun
+      ? 'Dry run: nothing was written.'
+      : !s.changed
+        ? `Knowledge base "${s.kb}" is unchanged (version ${s.version}).`
+        : s.activated
+          ? `Knowledge base "${s.kb}" is now at version ${s.version} (was ${s.previousVersion ?? 'empty'}).`
+          : `Knowledge base "${s.kb}": version ${s.version} built, not activated (still serving ${s.previousVersion ?? 'nothing'}).`,
     `  folder:    ${s.dir}`,
     `  mode:      ${s.mode}${s.embeddingModel ? ` (${s.embeddingModel})` : ''}`,
     `  files:     ${s.files} (${s.documents.added.length} added, ${s.documents.updated.length} updated, ${s.documents.removed.length} removed, ${s.documents.unchanged} unchanged)`,

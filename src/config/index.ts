@@ -91,6 +91,21 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: int(1, 256).default(8),
   MAX_QUESTION_CHARS: int(50, 10_000).default(1000),
   MAX_MEDIA_BYTES: int(1024, 100_000_000).default(25 * 1024 * 1024),
+
+  STAFF_NUMBERS: optionalString.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const parsed = parseStaffNumbers(value);
+    if ('problems' in parsed) {
+      for (const message of parsed.problems) ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return parsed.routing;
+  }),
+  STAFF_WEBHOOK_URL: optionalUrl,
+  STAFF_WEBHOOK_SECRET: optionalString.pipe(z.string().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 32)').optional()),
+  ESCALATION_SLA_MINUTES: int(1, 1440).default(15),
+  HANDOFF_IDLE_MINUTES: int(1, 1440).default(120),
+  WHATSAPP_TEMPLATE_SID: optionalString.pipe(z.string().regex(/^HX[0-9a-fA-F]{32}$/, 'looks like HX followed by 32 hex characters').optional()),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -158,6 +173,86 @@ export interface Config {
     maxQuestionChars: number;
     maxMediaBytes: number;
   };
+  escalation: {
+    /** Staff WhatsApp addresses (always `whatsapp:+…`), in escalation order, per category. */
+    staff: StaffRouting;
+    /** Outbound JSON webhook for every escalation event, signed with HMAC-SHA256. */
+    webhook: { url: string; secret: string } | undefined;
+    /** Unclaimed this long → a reminder to the next contact. */
+    slaMinutes: number;
+    /** A claimed conversation with no message either way for this long goes back to the assistant. */
+    handoffIdleMinutes: number;
+    /** Approved WhatsApp template (Twilio ContentSid) for when the 24-hour window is closed. */
+    templateSid: string | undefined;
+  };
+}
+
+export const STAFF_CATEGORIES = ['urgent', 'sensitive', 'out_of_scope', 'user_request', 'failure'] as const;
+export type StaffCategory = (typeof STAFF_CATEGORIES)[number];
+
+/** Who is told about an escalation: an ordered list per category, else the default list. */
+export interface StaffRouting {
+  default: string[];
+  byCategory: Partial<Record<StaffCategory, string[]>>;
+}
+
+const staffExample = 'e.g. STAFF_NUMBERS=whatsapp:+15551230001,+15551230002 or urgent=+15551230009,+15551230001;default=+15551230001';
+
+/**
+ * STAFF_NUMBERS syntax: groups separated by `;`, each `category=addr,addr,…` or a bare list
+ * (the default group). An address is `whatsapp:+<digits>` or `+<digits>` (spaces, dashes and
+ * brackets are ignored); a bare `+…` means that number on WhatsApp. Order matters: the first
+ * address is notified, the next ones get reminders and fail-overs.
+ */
+export function parseStaffNumbers(value: string): { routing: StaffRouting } | { problems: string[] } {
+  const problems: string[] = [];
+  const routing: StaffRouting = { default: [], byCategory: {} };
+  const seen = new Set<string>();
+  const groups = value.split(';').map((g) => g.trim()).filter((g) => g !== '');
+  for (const group of groups) {
+    const eq = group.indexOf('=');
+    const name = eq >= 0 ? group.slice(0, eq).trim().toLowerCase() : 'default';
+    const list = eq >= 0 ? group.slice(eq + 1) : group;
+    if (name !== 'default' && !(STAFF_CATEGORIES as readonly string[]).includes(name)) {
+      problems.push(`unknown category "${name}": use ${STAFF_CATEGORIES.join(', ')} or default (${staffExample})`);
+      continue;
+    }
+    if (seen.has(name)) {
+      problems.push(`the ${name} group is given twice: separate groups with ";" and list each category once (${staffExample})`);
+      continue;
+    }
+    seen.add(name);
+    const addresses: string[] = [];
+    let invalid = 0;
+    for (const raw of list.split(',').map((a) => a.trim()).filter((a) => a !== '')) {
+      const match = /^(?:whatsapp:)?(\+\d{6,15})$/i.exec(raw.replace(/[\s()-]/g, ''));
+      if (!match) {
+        invalid += 1;
+        problems.push(`"${raw}" is not a phone number: write whatsapp:+<country code><number> or +<country code><number> (${staffExample})`);
+        continue;
+      }
+      const address = `whatsapp:${match[1]}`;
+      if (!addresses.includes(address)) addresses.push(address);
+    }
+    if (addresses.length === 0) {
+      if (invalid === 0) problems.push(`the ${name} group has no address (${staffExample})`);
+      continue;
+    }
+    if (name === 'default') routing.default = addresses;
+    else routing.byCategory[name as StaffCategory] = addresses;
+  }
+  if (problems.length === 0) {
+    const missing = STAFF_CATEGORIES.filter((c) => !routing.byCategory[c]);
+    if (routing.default.length === 0 && missing.length > 0) {
+      problems.push(`nobody would be told about ${missing.join(', ')} escalations: add a default group (default=+15551230001) or a group for each category`);
+    }
+  }
+  return problems.length > 0 ? { problems } : { routing };
+}
+
+/** Every configured staff address (messages from these are staff commands). */
+export function allStaffAddresses(routing: StaffRouting): string[] {
+  return [...new Set([...routing.default, ...Object.values(routing.byCategory).flat()])];
 }
 
 const hints: Partial<Record<keyof Env, string>> = {
@@ -166,6 +261,7 @@ const hints: Partial<Record<keyof Env, string>> = {
   TWILIO_ACCOUNT_SID: 'copy it from the Twilio console (Account Info)',
   TWILIO_WHATSAPP_NUMBER: 'the WhatsApp sender from the Twilio console, prefixed with whatsapp:',
   PUBLIC_BASE_URL: 'the https URL Twilio calls, without a trailing path (e.g. https://bot.example.org)',
+  WHATSAPP_TEMPLATE_SID: 'the ContentSid of an approved template, from Twilio console → Messaging → Content Template Builder',
 };
 
 function formatIssues(error: z.ZodError): string {
@@ -210,6 +306,21 @@ export function loadConfig(
   }
   if (e.ALLOW_UNSIGNED_WEBHOOKS && e.NODE_ENV === 'production') {
     problems.push('  - ALLOW_UNSIGNED_WEBHOOKS: is for local development only and cannot be true when NODE_ENV=production');
+  }
+  if (e.STAFF_WEBHOOK_URL && !e.STAFF_WEBHOOK_SECRET) {
+    problems.push('  - STAFF_WEBHOOK_SECRET: is required with STAFF_WEBHOOK_URL (every call is signed with it); generate one with openssl rand -hex 32');
+  }
+  if (e.STAFF_WEBHOOK_SECRET && !e.STAFF_WEBHOOK_URL) {
+    problems.push('  - STAFF_WEBHOOK_SECRET: is set but STAFF_WEBHOOK_URL is not; set the URL too, or remove the secret');
+  }
+  if (e.STAFF_NUMBERS && !twilioParts.every(Boolean)) {
+    problems.push('  - STAFF_NUMBERS: staff are messaged on WhatsApp, which needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_NUMBER');
+  }
+  if (e.STAFF_NUMBERS && e.TWILIO_WHATSAPP_NUMBER && allStaffAddresses(e.STAFF_NUMBERS).includes(e.TWILIO_WHATSAPP_NUMBER)) {
+    problems.push("  - STAFF_NUMBERS: contains the assistant's own number (TWILIO_WHATSAPP_NUMBER); list the staff members' phones");
+  }
+  if (e.WHATSAPP_TEMPLATE_SID && !twilioParts.every(Boolean)) {
+    problems.push('  - WHATSAPP_TEMPLATE_SID: is a Twilio template and needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_NUMBER');
   }
   if (problems.length > 0) {
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}\nFix these in your environment or .env.`);
@@ -278,6 +389,13 @@ export function loadConfig(
       workerConcurrency: e.WORKER_CONCURRENCY,
       maxQuestionChars: e.MAX_QUESTION_CHARS,
       maxMediaBytes: e.MAX_MEDIA_BYTES,
+    },
+    escalation: {
+      staff: e.STAFF_NUMBERS ?? { default: [], byCategory: {} },
+      webhook: e.STAFF_WEBHOOK_URL && e.STAFF_WEBHOOK_SECRET ? { url: e.STAFF_WEBHOOK_URL, secret: e.STAFF_WEBHOOK_SECRET } : undefined,
+      slaMinutes: e.ESCALATION_SLA_MINUTES,
+      handoffIdleMinutes: e.HANDOFF_IDLE_MINUTES,
+      templateSid: e.WHATSAPP_TEMPLATE_SID,
     },
   };
 }

@@ -42,6 +42,9 @@ export function createMemoryHistory(limits: HistoryLimits, now: () => number = D
 export function createRedisHistory(redis: RedisClient, limits: HistoryLimits): HistoryStore {
   const key = (senderHash: string) => `groundline:history:${senderHash}`;
   const wrap = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    // Fail fast while Redis is unreachable: a MULTI would otherwise wait for the next
+    // reconnect attempt (seconds) and hold the user's reply back.
+    if (!redis.isReady) throw new AppError(ErrorIds.historyUnavailable, `conversation history ${operation} failed: Redis is not connected`, { retryable: true });
     try {
       return await fn();
     } catch (cause) {

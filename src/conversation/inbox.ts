@@ -18,6 +18,8 @@ export interface InboundMessage {
   status: string;
   notifyRateLimit: boolean;
   receivedAt: Date;
+  /** The turn a worker put this message in (set when processing starts). */
+  turnSid?: string | null;
 }
 
 interface InboundRow {
@@ -32,6 +34,7 @@ interface InboundRow {
   status: string;
   notify_rate_limit: boolean;
   received_at: Date | string;
+  turn_sid: string | null;
 }
 
 const toMessage = (r: InboundRow): InboundMessage => ({
@@ -46,12 +49,13 @@ const toMessage = (r: InboundRow): InboundMessage => ({
   status: r.status,
   notifyRateLimit: r.notify_rate_limit,
   receivedAt: new Date(r.received_at),
+  turnSid: r.turn_sid,
 });
 
 /** Records a message once: returns false when this MessageSid was already recorded. */
 export async function recordInbound(
   db: Queryable,
-  m: Omit<InboundMessage, 'status' | 'receivedAt' | 'notifyRateLimit' | 'channel'> & { status?: 'received' | 'rate_limited'; notifyRateLimit?: boolean; channel?: string },
+  m: Omit<InboundMessage, 'status' | 'receivedAt' | 'notifyRateLimit' | 'channel' | 'turnSid'> & { status?: 'received' | 'rate_limited'; notifyRateLimit?: boolean; channel?: string },
 ): Promise<boolean> {
   const rows = await db.query(
     `INSERT INTO inbound_messages (message_sid, channel, sender, sender_hash, recipient, body, profile_name, media, status, notify_rate_limit)
@@ -123,6 +127,12 @@ export interface OutboundPart {
   recipientHash: string;
   body?: string;
   contentSid?: string;
+}
+
+/** The kind of the reply already stored for a turn (a retried turn re-sends it), if any. */
+export async function storedReplyKind(db: Queryable, turnSid: string): Promise<string | undefined> {
+  const [row] = await db.query<{ kind: string }>('SELECT kind FROM outbound_messages WHERE turn_sid = $1 ORDER BY part LIMIT 1', [turnSid]);
+  return row?.kind;
 }
 
 /** The parts of a turn already sent: a retried job skips them. */

@@ -33,6 +33,8 @@ export interface ConversationDeps extends AnswerDeps {
   transcriber: Transcriber | undefined;
   downloadMedia: ((url: string, maxBytes: number) => Promise<{ bytes: Buffer; contentType: string }>) | undefined;
   escalate: EscalationSink;
+  /** Also erases what other parts stored about the sender (escalation records) on /forget. */
+  onForget?: (senderHash: string) => Promise<void>;
   logger: Logger;
   kb: string;
   topK: number;
@@ -89,6 +91,7 @@ async function handleCommand(deps: ConversationDeps, input: TurnInput, command: 
     case '/forget':
       await safely(deps, 'history reset', () => deps.history.clear(input.senderHash), undefined);
       await forgetSender(deps.db, input.senderHash);
+      await deps.onForget?.(input.senderHash);
       return { kind: 'command', text: t.forget };
     case '/human': {
       const history = await safely(deps, 'history read', () => deps.history.get(input.senderHash), [] as Turn[]);

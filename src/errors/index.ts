@@ -13,6 +13,7 @@ export const ErrorIds = {
   knowledgeDirInvalid: 'GL-INGEST-002',
   embeddingFailed: 'GL-EMBED-001',
   knowledgeBaseEmpty: 'GL-KB-001',
+  knowledgeVersionNotPending: 'GL-KB-002',
   modelUnavailable: 'GL-MODEL-001',
   modelResponseInvalid: 'GL-MODEL-002',
   transcriptionFailed: 'GL-VOICE-001',

@@ -3,20 +3,26 @@
  * to a new version in one transaction. Safe to re-run: unchanged documents are not touched,
  * unchanged chunks are never re-embedded, and a failure leaves the previous version serving.
  */
+import { AppError, ErrorIds, describeError } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
-import type { Database } from '../store/index.js';
+import type { Database, Queryable } from '../store/index.js';
 import type { Embedder } from '../vendors/openai.js';
 import { CHUNKER_VERSION, chunkDocument, sha256, type Chunk, type ChunkingOptions } from './chunking.js';
 import { loadDocuments, type KnowledgeDocument } from './documents.js';
 import {
-  activateVersion,
+  activateVersion as switchToVersion,
+  analyzeKnowledge,
   beginVersion,
+  discardPendingVersions,
   ensureVectorIndex,
   findReusableEmbeddings,
-  insertDocument,
+  insertDocuments,
   readKnowledgeBase,
+  recordPendingVersion,
   retireDocuments,
+  rollBackVersion,
   type NewChunk,
+  type NewDocument,
 } from './repository.js';
 
 export interface IngestOptions {
@@ -25,6 +31,11 @@ export interface IngestOptions {
   chunking: ChunkingOptions;
   maxDocumentBytes: number;
   dryRun?: boolean;
+  /**
+   * False: commit the new version's rows but keep serving the current version, so it can be
+   * evaluated first (`retrieveContext({ version })`), then `activateVersion` or `rejectVersion`.
+   */
+  activate?: boolean;
 }
 
 export interface IngestProgress {
@@ -48,6 +59,8 @@ export interface IngestSummary {
   dryRun: boolean;
   /** False when nothing changed: no new version was made. */
   changed: boolean;
+  /** True when this run switched the knowledge base to `version` (false with `activate: false`). */
+  activated: boolean;
   version: number | null;
   previousVersion: number | null;
   files: number;
@@ -65,6 +78,27 @@ interface PlannedDocument {
   replaces?: string;
 }
 
+/** Chunks written per statement: a few round trips for a whole knowledge base, bounded messages. */
+const WRITE_BATCH_CHUNKS = 200;
+
+/** Consecutive documents, grouped until a group holds at least `maxChunks` chunks. */
+function inBatches(planned: PlannedDocument[], maxChunks: number): PlannedDocument[][] {
+  const batches: PlannedDocument[][] = [];
+  let current: PlannedDocument[] = [];
+  let chunks = 0;
+  for (const plan of planned) {
+    current.push(plan);
+    chunks += plan.chunks.length;
+    if (chunks >= maxChunks) {
+      batches.push(current);
+      current = [];
+      chunks = 0;
+    }
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 function fingerprintOf(chunking: ChunkingOptions, embedder: Embedder | undefined): string {
   const embedding = embedder ? `${embedder.model}:${embedder.dimensions}` : 'none';
   return `chunker=${CHUNKER_VERSION};size=${chunking.chunkSize};overlap=${chunking.chunkOverlap};embedding=${embedding}`;
@@ -77,6 +111,9 @@ export async function ingestKnowledge(deps: IngestDeps, options: IngestOptions):
 
   progress({ phase: 'reading', done: 0, total: 1 });
   const documents = await loadDocuments(options.dir, options.maxDocumentBytes);
+  // A version built but never activated (an interrupted `ingest --eval`) would be visible to
+  // the new one, and its rows would look live: roll it back before planning.
+  if (!options.dryRun) await discardPendingVersions(db, options.kb, 'abandoned: a later ingest started before it was activated or rejected');
   const state = await readKnowledgeBase(db, options.kb);
   const fingerprint = fingerprintOf(options.chunking, embedder);
   const live = new Map(state.documents.map((d) => [d.source, d]));
@@ -108,6 +145,7 @@ export async function ingestKnowledge(deps: IngestDeps, options: IngestOptions):
     embeddingModel: embedder?.model ?? null,
     dryRun: options.dryRun ?? false,
     changed,
+    activated: false,
     version: state.currentVersion,
     previousVersion: state.currentVersion,
     files: documents.length,
@@ -143,7 +181,6 @@ export async function ingestKnowledge(deps: IngestDeps, options: IngestOptions):
     hashes.forEach((hash, i) => vectors.set(hash, embedded[i]!));
     summary.embedded = hashes.length;
     summary.reused += newChunks.length - newChunks.filter((c) => pending.has(c.contentHash)).length;
-    await ensureVectorIndex(db, embedder.dimensions);
   }
 
   progress({ phase: 'writing', done: 0, total: planned.length });
@@ -151,30 +188,89 @@ export async function ingestKnowledge(deps: IngestDeps, options: IngestOptions):
     const { version, previous } = await beginVersion(tx, options.kb, options.dir);
     await retireDocuments(tx, [...planned.flatMap((p) => (p.replaces ? [p.replaces] : [])), ...removedDocs.map((d) => d.id)], version);
     let written = 0;
-    for (const plan of planned) {
-      const rows: NewChunk[] = plan.chunks.map((chunk) => ({
-        chunk,
-        embedding: vectors.get(chunk.contentHash),
-        reuseFrom: vectors.has(chunk.contentHash) ? undefined : reusable.get(chunk.contentHash),
+    const embedding = embedder ? { model: embedder.model, dims: embedder.dimensions } : undefined;
+    for (const batch of inBatches(planned, WRITE_BATCH_CHUNKS)) {
+      const docs: NewDocument[] = batch.map((plan) => ({
+        doc: plan.doc,
+        fingerprint: plan.fingerprint,
+        chunks: plan.chunks.map((chunk): NewChunk => ({
+          chunk,
+          embedding: vectors.get(chunk.contentHash),
+          reuseFrom: vectors.has(chunk.contentHash) ? undefined : reusable.get(chunk.contentHash),
+        })),
       }));
-      const embedding = embedder ? { model: embedder.model, dims: embedder.dimensions } : undefined;
-      await insertDocument(tx, options.kb, version, plan.doc, plan.fingerprint, rows, embedding);
-      written += 1;
+      await insertDocuments(tx, options.kb, version, docs, embedding);
+      written += batch.length;
       progress({ phase: 'writing', done: written, total: planned.length });
     }
+    // After the rows: the first ingest builds the HNSW index in one pass, many times faster
+    // than inserting each row into an existing graph; later ingests find it and add to it.
+    if (embedder) await ensureVectorIndex(tx, embedder.dimensions);
     summary.version = version;
     summary.previousVersion = previous;
     summary.ms = Math.round(performance.now() - started);
-    await activateVersion(tx, options.kb, version, previous, summary);
+    summary.activated = options.activate ?? true;
+    if (summary.activated) await switchToVersion(tx, options.kb, version, previous, summary);
+    else await recordPendingVersion(tx, version, summary);
     return { version, previous };
   });
+  // Fresh planner statistics after a large change, as autovacuum would do; PGlite has none,
+  // and without them the planner scans every chunk instead of using the HNSW index.
+  const retiredIds = new Set([...planned.flatMap((p) => (p.replaces ? [p.replaces] : [])), ...removedDocs.map((d) => d.id)]);
+  const retiredChunks = state.documents.filter((d) => retiredIds.has(d.id)).reduce((n, d) => n + d.chunkCount, 0);
+  if (newChunks.length + retiredChunks > 50 + summary.chunks / 10) {
+    await analyzeKnowledge(db).catch((error: unknown) => deps.logger.warn({ error: describeError(error) }, 'could not refresh planner statistics'));
+  }
   deps.logger.info(
     { kb: options.kb, version: result.version, previous: result.previous, embedded: summary.embedded, reused: summary.reused },
-    'knowledge version activated',
+    summary.activated ? 'knowledge version activated' : 'knowledge version built, not activated',
   );
   summary.ms = Math.round(performance.now() - started);
   progress({ phase: 'done', done: 1, total: 1 });
   return summary;
+}
+
+/** Locks the knowledge base row and returns its current version, if `version` is still waiting to be activated. */
+async function lockPending(tx: Queryable, kb: string, version: number): Promise<{ current: number | null; summary: Record<string, unknown> }> {
+  const [base] = await tx.query<{ current_version: string | null }>('SELECT current_version FROM knowledge_bases WHERE name = $1 FOR UPDATE', [kb]);
+  const [row] = await tx.query<{ status: string; activated_at: Date | null; summary: Record<string, unknown> | string }>(
+    'SELECT status, activated_at, summary FROM knowledge_versions WHERE id = $1 AND kb = $2',
+    [version, kb],
+  );
+  if (!row || row.status !== 'active' || row.activated_at !== null) {
+    const state = !row ? 'no such version' : row.activated_at !== null ? 'already activated' : row.status;
+    throw new AppError(ErrorIds.knowledgeVersionNotPending, `Knowledge version ${version} of "${kb}" is not waiting to be activated (${state}).`, { context: { kb, version } });
+  }
+  const summary = typeof row.summary === 'string' ? (JSON.parse(row.summary) as Record<string, unknown>) : row.summary;
+  return { current: base?.current_version == null ? null : Number(base.current_version), summary };
+}
+
+/**
+ * Switches the knowledge base to a version built with `activate: false`. Refuses when the
+ * version is not pending any more (rejected, or discarded by a later ingest) or when the
+ * knowledge base moved on since it was built: activating it then would go backwards.
+ */
+export async function activateVersion(db: Database, kb: string, version: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    const { current, summary } = await lockPending(tx, kb, version);
+    if (current !== null && current >= version) {
+      throw new AppError(ErrorIds.knowledgeVersionNotPending, `Knowledge base "${kb}" moved on to version ${current} after version ${version} was built; ingest again.`, {
+        context: { kb, version, current },
+      });
+    }
+    await switchToVersion(tx, kb, version, current, { ...summary, activated: true });
+  });
+}
+
+/**
+ * Rejects a version built with `activate: false`: its rows are deleted, the rows it retired
+ * are live again, and the version stays on record with status 'rejected' and the reason.
+ */
+export async function rejectVersion(db: Database, kb: string, version: number, reason: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    await lockPending(tx, kb, version);
+    await rollBackVersion(tx, kb, version, reason);
+  });
 }
 
 export { sha256 };

@@ -54,10 +54,15 @@ export async function findReusableEmbeddings(
   return reusable;
 }
 
+/** Refreshes the planner's statistics on the knowledge tables (row counts, value distributions). */
+export async function analyzeKnowledge(db: Queryable): Promise<void> {
+  await db.query('ANALYZE documents, chunks');
+}
+
 /** HNSW needs a fixed dimension: one partial index per embedding size in use. */
-export async function ensureVectorIndex(db: Database, dims: number): Promise<void> {
+export async function ensureVectorIndex(db: Queryable, dims: number): Promise<void> {
   const size = Math.trunc(dims);
-  await db.exec(
+  await db.query(
     `CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw_${size} ON chunks USING hnsw ((embedding::vector(${size})) vector_cosine_ops) WHERE embedding_dims = ${size}`,
   );
 }
@@ -69,6 +74,12 @@ export interface NewChunk {
   reuseFrom?: string;
 }
 
+export interface NewDocument {
+  doc: KnowledgeDocument;
+  fingerprint: string;
+  chunks: NewChunk[];
+}
+
 export async function insertDocument(
   tx: Queryable,
   kb: string,
@@ -78,40 +89,68 @@ export async function insertDocument(
   chunks: NewChunk[],
   embedding: { model: string; dims: number } | undefined,
 ): Promise<void> {
-  const [row] = await tx.query<{ id: string }>(
+  await insertDocuments(tx, kb, version, [{ doc, fingerprint, chunks }], embedding);
+}
+
+/**
+ * Inserts a batch of documents and all their chunks in two statements, arrays unnested
+ * server-side: two round trips per batch instead of two per document.
+ */
+export async function insertDocuments(
+  tx: Queryable,
+  kb: string,
+  version: number,
+  docs: NewDocument[],
+  embedding: { model: string; dims: number } | undefined,
+): Promise<void> {
+  if (docs.length === 0) return;
+  const inserted = await tx.query<{ id: string; source: string }>(
     `INSERT INTO documents (kb, source, title, lang, metadata, content_hash, fingerprint, chunk_count, added_in)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-    [kb, doc.source, doc.title, doc.lang, JSON.stringify(doc.metadata), doc.contentHash, fingerprint, chunks.length, version],
+     SELECT $1, d.source, d.title, d.lang, d.metadata::jsonb, d.content_hash, d.fingerprint, d.chunk_count, $2
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+         AS d(source, title, lang, metadata, content_hash, fingerprint, chunk_count)
+     RETURNING id, source`,
+    [
+      kb,
+      version,
+      docs.map((d) => d.doc.source),
+      docs.map((d) => d.doc.title),
+      docs.map((d) => d.doc.lang),
+      docs.map((d) => JSON.stringify(d.doc.metadata)),
+      docs.map((d) => d.doc.contentHash),
+      docs.map((d) => d.fingerprint),
+      docs.map((d) => d.chunks.length),
+    ],
   );
-  if (chunks.length === 0) return;
-  const config = textSearchConfig(doc.lang);
-  // One statement per document: arrays unnested server-side instead of a row per round trip.
+  const ids = new Map(inserted.map((r) => [r.source, String(r.id)]));
+  const rows = docs.flatMap((d) => d.chunks.map((c) => ({ d, c })));
+  if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO chunks (document_id, kb, source, title, heading_path, ordinal, content, content_hash, ts_config, tsv,
                          embedding, embedding_model, embedding_dims, added_in)
-     SELECT $1, $2, $3, $4, c.heading_path, c.ordinal, c.content, c.content_hash, $5::regconfig,
-            setweight(to_tsvector($5::regconfig, $4 || ' ' || c.heading_path), 'A') || setweight(to_tsvector($5::regconfig, c.content), 'B'),
+     SELECT c.document_id, $1, c.source, c.title, c.heading_path, c.ordinal, c.content, c.content_hash, c.ts_config::regconfig,
+            setweight(to_tsvector(c.ts_config::regconfig, c.title || ' ' || c.heading_path), 'A') || setweight(to_tsvector(c.ts_config::regconfig, c.content), 'B'),
             COALESCE(c.embedding::vector, (SELECT e.embedding FROM chunks e WHERE e.id = c.reuse_from)),
-            CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $6::text END,
-            CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $7::int END,
-            $8
-       FROM unnest($9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bigint[])
-         AS c(heading_path, ordinal, content, content_hash, embedding, reuse_from)`,
+            CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $2::text END,
+            CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $3::int END,
+            $4
+       FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+         AS c(document_id, source, title, ts_config, heading_path, ordinal, content, content_hash, embedding, reuse_from)`,
     [
-      row!.id,
       kb,
-      doc.source,
-      doc.title,
-      config,
       embedding?.model ?? null,
       embedding?.dims ?? null,
       version,
-      chunks.map((c) => c.chunk.headingPath),
-      chunks.map((c) => c.chunk.ordinal),
-      chunks.map((c) => c.chunk.content),
-      chunks.map((c) => c.chunk.contentHash),
-      chunks.map((c) => (c.embedding ? `[${c.embedding.join(',')}]` : null)),
-      chunks.map((c) => c.reuseFrom ?? null),
+      rows.map(({ d }) => ids.get(d.doc.source)!),
+      rows.map(({ d }) => d.doc.source),
+      rows.map(({ d }) => d.doc.title),
+      rows.map(({ d }) => textSearchConfig(d.doc.lang)),
+      rows.map(({ c }) => c.chunk.headingPath),
+      rows.map(({ c }) => c.chunk.ordinal),
+      rows.map(({ c }) => c.chunk.content),
+      rows.map(({ c }) => c.chunk.contentHash),
+      rows.map(({ c }) => (c.embedding ? `[${c.embedding.join(',')}]` : null)),
+      rows.map(({ c }) => c.reuseFrom ?? null),
     ],
   );
 }
@@ -145,4 +184,30 @@ export async function activateVersion(tx: Queryable, kb: string, version: number
     await tx.query('DELETE FROM documents WHERE kb = $1 AND retired_in IS NOT NULL AND retired_in <= $2', [kb, previous]);
   }
   await tx.query('UPDATE knowledge_bases SET current_version = $2, updated_at = now() WHERE name = $1', [kb, version]);
+}
+
+/** Keeps a version built with `activate: false` for `activateVersion` later: only its summary. */
+export async function recordPendingVersion(tx: Queryable, version: number, summary: object): Promise<void> {
+  await tx.query('UPDATE knowledge_versions SET summary = $2 WHERE id = $1', [version, JSON.stringify(summary)]);
+}
+
+/**
+ * Undoes an unactivated version: deletes the rows it added (chunks cascade), makes the rows
+ * it retired live again, and records it as 'rejected' with the reason.
+ */
+export async function rollBackVersion(tx: Queryable, kb: string, version: number, reason: string): Promise<void> {
+  await tx.query('DELETE FROM documents WHERE kb = $1 AND added_in = $2', [kb, version]);
+  await tx.query('UPDATE documents SET retired_in = NULL WHERE kb = $1 AND retired_in = $2', [kb, version]);
+  await tx.query('UPDATE chunks SET retired_in = NULL WHERE kb = $1 AND retired_in = $2', [kb, version]);
+  await tx.query("UPDATE knowledge_versions SET status = 'rejected', error = $2 WHERE id = $1", [version, reason]);
+}
+
+/** Versions built but never activated nor rejected (status 'active', no activated_at), rolled back. */
+export async function discardPendingVersions(db: Database, kb: string, reason: string): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.query('SELECT current_version FROM knowledge_bases WHERE name = $1 FOR UPDATE', [kb]);
+    const rows = await tx.query<{ id: string }>("SELECT id FROM knowledge_versions WHERE kb = $1 AND status = 'active' AND activated_at IS NULL ORDER BY id DESC", [kb]);
+    for (const row of rows) await rollBackVersion(tx, kb, Number(row.id), reason);
+    return rows.map((r) => Number(r.id));
+  });
 }

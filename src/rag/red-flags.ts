@@ -72,15 +72,20 @@ export function detectRedFlag(text: string): string | undefined {
   return undefined;
 }
 
-export function urgentReply(language: Language, emergencyNumber: string, humanLine: string): string {
+export function urgentReply(language: Language, emergencyNumber: string, humanLine: string, options: { humanHours?: string; staffOnDuty?: boolean } = {}): string {
+  const staffOnDuty = options.staffOnDuty ?? true;
   if (language === 'es') {
+    const hours = options.humanHours ? ` (${options.humanHours})` : '';
     return (
       `Lo que describe puede ser urgente. *Llame ahora al ${emergencyNumber}* o acuda al servicio de urgencias más cercano. ` +
-      `No espere una respuesta por este chat. Si no es una emergencia, llame a la clínica al ${humanLine}. Nuestro equipo ya tiene esta conversación.`
+      `No espere una respuesta por este chat. Si no es una emergencia, llame a la clínica al ${humanLine}${hours}.` +
+      (staffOnDuty ? ' Nuestro equipo ya tiene esta conversación y se pondrá en contacto con usted.' : '')
     );
   }
+  const hours = options.humanHours ? ` (${options.humanHours})` : '';
   return (
     `What you describe may be urgent. *Call ${emergencyNumber} now* or go to the nearest emergency department. ` +
-    `Please don't wait for a reply in this chat. If it is not an emergency, call the clinic on ${humanLine}. Our staff have been given this conversation.`
+    `Please don't wait for a reply in this chat. If it is not an emergency, call the clinic on ${humanLine}${hours}.` +
+    (staffOnDuty ? ' Our staff have been given this conversation and will contact you.' : '')
   );
 }

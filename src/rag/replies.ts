@@ -7,10 +7,32 @@ export interface Organisation {
   humanLine: string;
   humanHours: string;
   emergencyNumber: string;
+  /**
+   * Whether escalations reach staff on duty (STAFF_NUMBERS or STAFF_WEBHOOK_URL). When false
+   * the user is not promised a call back: they are given the line and its hours. Default true.
+   */
+  staffOnDuty?: boolean;
 }
 
+/** What happens next, per category: who will get back to the user. */
+const nextSteps: Record<Language, Record<Exclude<EscalationCategory, 'urgent'>, string>> = {
+  en: {
+    out_of_scope: 'Our staff have your question and will get back to you here.',
+    sensitive: 'A member of the care team has your question and will contact you.',
+    user_request: 'A member of our team has this conversation and will reply here.',
+    failure: 'Our staff have been told and will get back to you here.',
+  },
+  es: {
+    out_of_scope: 'Nuestro equipo tiene su pregunta y le responderá por aquí.',
+    sensitive: 'Una persona del equipo clínico tiene su pregunta y se pondrá en contacto con usted.',
+    user_request: 'Una persona de nuestro equipo tiene esta conversación y le responderá por aquí.',
+    failure: 'Nuestro equipo ya está avisado y le responderá por aquí.',
+  },
+};
+
 export function escalationReply(category: EscalationCategory, language: Language, org: Organisation): string {
-  if (category === 'urgent') return urgentReply(language, org.emergencyNumber, org.humanLine);
+  const staffOnDuty = org.staffOnDuty ?? true;
+  if (category === 'urgent') return urgentReply(language, org.emergencyNumber, org.humanLine, { humanHours: org.humanHours, staffOnDuty });
   if (language === 'es') {
     const lead: Record<Exclude<EscalationCategory, 'urgent'>, string> = {
       out_of_scope: 'No encuentro la respuesta a eso en la información de la clínica, así que prefiero no adivinar.',
@@ -18,7 +40,11 @@ export function escalationReply(category: EscalationCategory, language: Language
       user_request: 'De acuerdo, le paso con una persona del equipo.',
       failure: 'Lo siento, ahora mismo no puedo responder.',
     };
-    return `${lead[category]} Nuestro equipo ya tiene esta conversación y le contactará. También puede llamar al ${org.humanLine} (${org.humanHours}). Si es una emergencia, llame al ${org.emergencyNumber}.`;
+    if (!staffOnDuty) lead.user_request = 'De acuerdo.';
+    const next = staffOnDuty
+      ? `${nextSteps.es[category]} También puede llamar al ${org.humanLine} (${org.humanHours}).`
+      : `Llame al ${org.humanLine} (${org.humanHours}) y le atenderá una persona.`;
+    return `${lead[category]} ${next} Si es una emergencia, llame al ${org.emergencyNumber}.`;
   }
   const lead: Record<Exclude<EscalationCategory, 'urgent'>, string> = {
     out_of_scope: "I can't find the answer to that in the clinic's information, so I won't guess.",
@@ -26,7 +52,11 @@ export function escalationReply(category: EscalationCategory, language: Language
     user_request: "Of course — I'm passing you to a member of our team.",
     failure: "Sorry, I can't answer right now.",
   };
-  return `${lead[category]} Our staff have this conversation and will contact you. You can also call ${org.humanLine} (${org.humanHours}). In an emergency, call ${org.emergencyNumber}.`;
+  if (!staffOnDuty) lead.user_request = 'Of course.';
+  const next = staffOnDuty
+    ? `${nextSteps.en[category]} You can also call ${org.humanLine} (${org.humanHours}).`
+    : `Please call ${org.humanLine} (${org.humanHours}) to talk to a person.`;
+  return `${lead[category]} ${next} In an emergency, call ${org.emergencyNumber}.`;
 }
 
 /** What the user gets when anything fails after retries: never silence. */

@@ -62,9 +62,28 @@ interface QueryTerms {
 
 const tokens = (text: string) => [...new Set((text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => w.length > 1))];
 
+/**
+ * The languages of a knowledge version, per database: what a version holds never changes
+ * once it is built, and scanning its documents on every question costs more than the search.
+ */
+const languageCache = new WeakMap<Queryable, Map<string, string[]>>();
+
+async function versionLanguages(db: Queryable, kb: string, version: number): Promise<string[]> {
+  let cache = languageCache.get(db);
+  if (!cache) languageCache.set(db, (cache = new Map()));
+  const key = `${kb}@${version}`;
+  let langs = cache.get(key);
+  if (!langs) {
+    langs = (await db.query<{ lang: string }>('SELECT DISTINCT lang FROM documents c WHERE ' + visible, [kb, version])).map((l) => l.lang);
+    if (cache.size > 32) cache.clear();
+    cache.set(key, langs);
+  }
+  return langs;
+}
+
 async function queryTerms(db: Queryable, kb: string, version: number, query: string, question: string): Promise<QueryTerms> {
-  const langs = await db.query<{ lang: string }>('SELECT DISTINCT lang FROM documents c WHERE ' + visible, [kb, version]);
-  const configs = [...new Set(langs.map((l) => textSearchConfig(l.lang)))].sort();
+  const langs = await versionLanguages(db, kb, version);
+  const configs = [...new Set(langs.map((l) => textSearchConfig(l)))].sort();
   const words = tokens(query).slice(0, 64);
   if (words.length === 0 || configs.length === 0) return { configs, words: [], inQuestion: [] };
   const rows = await db.query<{ word: string; stems: Array<string | null> }>(
@@ -82,47 +101,109 @@ function quote(lexeme: string): string {
   return `'${lexeme.replace(/'/g, "''").replace(/\\/g, '\\\\')}'`;
 }
 
-/** Flattened (config, stem, weight) triples, one per word and configuration. */
-function termTable(terms: QueryTerms, weights: number[]): [string[], string[], number[], boolean[]] {
-  const cfgs: string[] = [];
-  const stems: string[] = [];
-  const ws: number[] = [];
-  const asked: boolean[] = [];
-  terms.words.forEach((word, i) =>
-    word.forEach((stem, c) => {
-      cfgs.push(terms.configs[c]!);
-      stems.push(quote(stem));
-      ws.push(weights[i]!);
-      asked.push(terms.inQuestion[i]!);
-    }),
-  );
-  return [cfgs, stems, ws, asked];
+/** Full-text ranking keys of a row: compared in this order, all descending. */
+interface TextRow extends Row {
+  weighted_q: number;
+  weighted: number;
 }
 
-async function fullTextSearch(db: Queryable, kb: string, version: number, terms: QueryTerms, weights: number[], limit: number): Promise<Row[]> {
-  if (terms.words.length === 0) return [];
-  // Per language, an OR of the query's stems (FAQ questions rarely share all their words
-  // with the answer). Ranked by the idf-weighted words of the latest question present, then
-  // of the whole query (history included: it only decides among those), then by density.
-  const perConfig = terms.configs.map((_, c) => [...new Set(terms.words.map((w) => w[c]!))].map(quote).join(' | '));
-  const params: unknown[] = [kb, version, limit, ...termTable(terms, weights)];
-  const match = terms.configs
-    .map((config, c) => {
-      params.push(config, perConfig[c]);
-      return `(c.ts_config = $${params.length - 1}::regconfig AND c.tsv @@ to_tsquery('simple', $${params.length}))`;
-    })
-    .join(' OR ');
-  return db.query<Row>(
-    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes, rank, weighted, weighted_q
-       FROM chunks c,
-            LATERAL (SELECT max(ts_rank_cd(c.tsv, to_tsquery('simple', t.q), 1)) AS rank FROM unnest($4::text[], $5::text[]) AS t(cfg, q) WHERE t.cfg::regconfig = c.ts_config) r,
-            LATERAL (SELECT coalesce(sum(t.w), 0) AS weighted, coalesce(sum(t.w) FILTER (WHERE t.asked), 0) AS weighted_q
-                       FROM unnest($4::text[], $5::text[], $6::float8[], $7::boolean[]) AS t(cfg, q, w, asked)
-                      WHERE t.cfg::regconfig = c.ts_config AND c.tsv @@ to_tsquery('simple', t.q)) s
-      WHERE ${visible} AND (${match})
-      ORDER BY weighted_q DESC, weighted DESC, rank DESC, c.id
-      LIMIT $3`,
+/**
+ * The full-text candidates: per language, an OR of the query's stems (FAQ questions rarely
+ * share all their words with the answer). Ranked by the idf-weighted words of the latest
+ * question present, then of the whole query (history included: it only decides among
+ * those), then by density (the best ts_rank_cd of a single word).
+ *
+ * `words` limits which words make a chunk a candidate; every word still counts in the
+ * ranking. Each word's tsquery is a constant and its weight a parameter, so the per-row work
+ * is a few `@@` and `ts_rank_cd` calls; the chunk text and lexemes are read for the top rows only.
+ * (The candidates' match stays on `c.tsv`, so the GIN index finds them.)
+ */
+async function rankedFullText(db: Queryable, kb: string, version: number, terms: QueryTerms, weights: number[], words: number[], limit: number): Promise<TextRow[]> {
+  const params: unknown[] = [kb, version, limit];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const tsqueries = new Map<string, string>();
+  const tsquery = (stem: string) => {
+    let sql = tsqueries.get(stem);
+    if (!sql) tsqueries.set(stem, (sql = `to_tsquery('simple', ${param(quote(stem))})`));
+    return sql;
+  };
+  const sum = (parts: string[]) => (parts.length === 0 ? '0::float8' : parts.join(' + '));
+  const perConfig = terms.configs.map((config, c) => {
+    const cfg = `${param(config)}::regconfig`;
+    const all = terms.words.map((word, i) => ({ query: tsquery(word[c]!), weight: param(weights[i]!), asked: terms.inQuestion[i]! }));
+    const hit = (t: (typeof all)[number]) => `CASE WHEN v.tsv @@ ${t.query} THEN ${t.weight}::float8 ELSE 0::float8 END`;
+    const anyOf = [...new Set(words.map((i) => terms.words[i]![c]!))].map(quote).join(' | ');
+    return {
+      cfg,
+      match: `(c.ts_config = ${cfg} AND c.tsv @@ to_tsquery('simple', ${param(anyOf)}))`,
+      rank: `GREATEST(${all.map((t) => `ts_rank_cd(v.tsv, ${t.query}, 1)`).join(', ')})`,
+      weighted: sum(all.map(hit)),
+      weightedQ: sum(all.filter((t) => t.asked).map(hit)),
+    };
+  });
+  const byConfig = (key: 'rank' | 'weighted' | 'weightedQ') =>
+    perConfig.length === 1 ? perConfig[0]![key] : `CASE c.ts_config ${perConfig.map((p) => `WHEN ${p.cfg} THEN ${p[key]}`).join(' ')} END`;
+  return db.query<TextRow>(
+    `SELECT c.id, c.source, c.title, c.heading_path, c.content, c.ts_config::text AS config, tsvector_to_array(c.tsv) AS lexemes,
+            top.rank, top.weighted, top.weighted_q
+       FROM (SELECT c.id, ${byConfig('rank')} AS rank, ${byConfig('weighted')} AS weighted, ${byConfig('weightedQ')} AS weighted_q
+               -- One working copy of each candidate's tsvector for the many calls on it:
+               -- several times faster than reading it from the row for every call.
+               FROM chunks c, LATERAL (SELECT c.tsv || ''::tsvector AS tsv OFFSET 0) v
+              WHERE ${visible} AND (${perConfig.map((p) => p.match).join(' OR ')})
+              ORDER BY weighted_q DESC, weighted DESC, rank DESC, c.id
+              LIMIT $3) top
+       JOIN chunks c ON c.id = top.id
+      ORDER BY top.weighted_q DESC, top.weighted DESC, top.rank DESC, c.id`,
     params,
+  );
+}
+
+/**
+ * Words common enough to skip when looking for candidates (MaxScore): the most frequent
+ * words, as long as even all of the question's skipped words together weigh less than any
+ * question word that is kept. A chunk holding none of the kept words then ranks below every
+ * chunk holding one, so when the candidates of the kept words fill the list with chunks
+ * ranked above that bound, the list is exactly the one of the full search.
+ */
+function skippableWords(terms: QueryTerms, weights: number[], dfs: number[], limit: number): { kept: number[]; bound: number } | undefined {
+  const order = terms.words.map((_, i) => i).sort((a, b) => weights[a]! - weights[b]! || a - b);
+  let best: { kept: number[]; bound: number } | undefined;
+  let bound = 0;
+  for (let skip = 1; skip < order.length; skip += 1) {
+    const dropped = order[skip - 1]!;
+    if (terms.inQuestion[dropped]) bound += weights[dropped]!;
+    const kept = order.slice(skip);
+    const askedKept = kept.filter((i) => terms.inQuestion[i]);
+    if (askedKept.length === 0) break;
+    const lightest = Math.min(...askedKept.map((i) => weights[i]!));
+    // Enough chunks hold a kept word to fill the list at all (dfs may overlap: a necessary check).
+    const reach = kept.reduce((n, i) => n + dfs[i]!, 0);
+    if (bound < lightest && reach >= limit) best = { kept, bound };
+  }
+  return best;
+}
+
+async function fullTextSearch(db: Queryable, kb: string, version: number, terms: QueryTerms, weights: number[], dfs: number[], limit: number): Promise<Row[]> {
+  if (terms.words.length === 0) return [];
+  const pruned = skippableWords(terms, weights, dfs, limit);
+  if (pruned) {
+    const rows = await rankedFullText(db, kb, version, terms, weights, pruned.kept, limit);
+    // Strictly above anything a skipped chunk can reach (with room for float rounding).
+    const last = rows[limit - 1];
+    if (rows.length === limit && last && Number(last.weighted_q) > pruned.bound + 1e-9 * (1 + pruned.bound)) return rows;
+  }
+  return rankedFullText(
+    db,
+    kb,
+    version,
+    terms,
+    weights,
+    terms.words.map((_, i) => i),
+    limit,
   );
 }
 
@@ -164,7 +245,7 @@ function coverage(terms: QueryTerms, weights: number[], row: Pick<Row, 'config' 
 /** Document frequencies per knowledge version, cached: they only change with a new version. */
 const idfCache = new Map<string, Map<string, number>>();
 
-async function idfWeights(db: Queryable, kb: string, version: number, terms: QueryTerms): Promise<number[]> {
+async function idfWeights(db: Queryable, kb: string, version: number, terms: QueryTerms): Promise<{ weights: number[]; dfs: number[] }> {
   const key = `${kb}@${version}@${terms.configs.join(',')}`;
   let cache = idfCache.get(key);
   if (!cache) {
@@ -187,10 +268,8 @@ async function idfWeights(db: Queryable, kb: string, version: number, terms: Que
     );
     cache.set(keyOf(word), Number(row?.df ?? 0));
   }
-  return terms.words.map((w) => {
-    const df = cache.get(keyOf(w)) ?? 0;
-    return Math.log(1 + (n - df + 0.5) / (df + 0.5));
-  });
+  const dfs = terms.words.map((w) => cache.get(keyOf(w)) ?? 0);
+  return { dfs, weights: dfs.map((df) => Math.log(1 + (n - df + 0.5) / (df + 0.5))) };
 }
 
 export async function retrieveContext(deps: { db: Queryable; embedder: Embedder | undefined }, options: RetrieveOptions): Promise<Retrieval> {
@@ -200,10 +279,10 @@ export async function retrieveContext(deps: { db: Queryable; embedder: Embedder 
 
   const candidates = Math.max(options.topK * 4, 20);
   const terms = await queryTerms(deps.db, options.kb, version, query, options.question);
-  const weights = await idfWeights(deps.db, options.kb, version, terms);
+  const { weights, dfs } = await idfWeights(deps.db, options.kb, version, terms);
   const cover = (row: Row) => coverage(terms, weights, row);
   const [textRows, vectorRows] = await Promise.all([
-    fullTextSearch(deps.db, options.kb, version, terms, weights, candidates),
+    fullTextSearch(deps.db, options.kb, version, terms, weights, dfs, candidates),
     deps.embedder ? vectorSearch(deps.db, options.kb, version, deps.embedder, query, candidates) : Promise.resolve([]),
   ]);
 

@@ -9,6 +9,12 @@ export { migrate } from './migrations.js';
 
 /** Filtered nearest-neighbour queries keep scanning the HNSW graph until enough rows match. */
 const sessionSql = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)";
+/**
+ * The embedded database is read from memory: a random page costs about what a sequential one
+ * does. With PostgreSQL's default (4, for spinning disks) the planner scans every chunk for a
+ * word found in a few hundred, instead of using the full-text index.
+ */
+const embeddedSessionSql = "SELECT set_config('random_page_cost', '1.1', false)";
 
 /**
  * Opens the configured database and brings its schema up to date: PostgreSQL when
@@ -24,6 +30,7 @@ export async function openDatabase(
   try {
     await migrate(db);
     await db.exec(sessionSql);
+    if (!config.databaseUrl) await db.exec(embeddedSessionSql);
   } catch (error) {
     await db.close();
     throw error;

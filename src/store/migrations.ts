@@ -135,6 +135,78 @@ export const migrations: Migration[] = [
       CREATE INDEX answer_log_created_at ON answer_log (created_at);
     `,
   },
+  {
+    version: 3,
+    name: 'escalations and human handoff',
+    sql: `
+      -- Every escalation, once per turn (turn_sid is unique: a retried turn never records or
+      -- notifies twice), with a short code staff type (E-4821) and what has been done about it.
+      CREATE TABLE escalations (
+        id bigserial PRIMARY KEY,
+        code text NOT NULL UNIQUE,
+        turn_sid text NOT NULL UNIQUE,
+        sender text NOT NULL,
+        sender_hash text NOT NULL,
+        category text NOT NULL CHECK (category IN ('urgent', 'sensitive', 'out_of_scope', 'user_request', 'failure')),
+        reason text NOT NULL,
+        question text NOT NULL DEFAULT '',
+        language text NOT NULL DEFAULT 'en',
+        last_turns jsonb NOT NULL DEFAULT '[]',
+        sources jsonb NOT NULL DEFAULT '[]',
+        status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'claimed', 'resolved', 'expired')),
+        claimed_by text,
+        claimed_at timestamptz,
+        closed_by text,
+        closed_at timestamptz,
+        last_user_message_at timestamptz NOT NULL DEFAULT now(),
+        reminder_level int NOT NULL DEFAULT 0,
+        next_reminder_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX escalations_sender ON escalations (sender_hash, status);
+      CREATE INDEX escalations_reminder_due ON escalations (next_reminder_at) WHERE status = 'open';
+      CREATE INDEX escalations_created_at ON escalations (created_at);
+      -- One row per message to one staff contact (WhatsApp) or the staff webhook: a durable job
+      -- with its attempts, errors and outcome. dedupe_key makes every enqueue idempotent.
+      CREATE TABLE escalation_notifications (
+        id bigserial PRIMARY KEY,
+        escalation_id bigint NOT NULL REFERENCES escalations(id) ON DELETE CASCADE,
+        dedupe_key text NOT NULL UNIQUE,
+        kind text NOT NULL CHECK (kind IN ('new', 'reminder', 'failover', 'event')),
+        channel text NOT NULL CHECK (channel IN ('whatsapp', 'webhook')),
+        target text NOT NULL,
+        contact_index int,
+        body text NOT NULL,
+        status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+        attempts int NOT NULL DEFAULT 0,
+        max_attempts int NOT NULL,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        locked_until timestamptz,
+        last_error text,
+        errors jsonb NOT NULL DEFAULT '[]',
+        delivered_as text,
+        twilio_sid text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        sent_at timestamptz
+      );
+      CREATE INDEX escalation_notifications_due ON escalation_notifications (next_attempt_at) WHERE status IN ('pending', 'sending');
+      CREATE INDEX escalation_notifications_escalation ON escalation_notifications (escalation_id);
+      -- A user's conversation while a staff member has it: the assistant stays silent and the
+      -- user's messages go to that staff member. One row per user at most.
+      CREATE TABLE handoffs (
+        id bigserial PRIMARY KEY,
+        sender_hash text NOT NULL UNIQUE,
+        escalation_id bigint NOT NULL REFERENCES escalations(id) ON DELETE CASCADE,
+        staff text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        last_activity_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- When a user last wrote (WhatsApp's 24-hour window) and what was sent to them.
+      CREATE INDEX inbound_sender_received ON inbound_messages (sender_hash, received_at);
+      CREATE INDEX outbound_recipient ON outbound_messages (recipient_hash, created_at);
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<{ applied: number[] }> {

@@ -5,7 +5,7 @@
  */
 import { describeError } from '../../errors/index.js';
 import type { Logger } from '../../logging/index.js';
-import { inbox, respondToTurn, texts, type ConversationDeps, type InboundMessage, type Reply } from '../../conversation/index.js';
+import { inbox, respondToTurn, texts, type ConversationDeps, type InboundMessage, type Reply, type ReplyKind } from '../../conversation/index.js';
 import { detectLanguage } from '../../rag/index.js';
 import type { Metrics } from '../../http/metrics.js';
 import type { MessagingClient } from './client.js';
@@ -26,13 +26,22 @@ export interface InboxWorkerDeps {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Consecutive short text messages form one turn; commands and media stand alone. */
+/**
+ * Consecutive short text messages form one turn; commands and media stand alone. A turn a
+ * worker already started (and that failed, e.g. Twilio was down) is retried with exactly its
+ * own messages: a message that arrived since then is a turn of its own, never merged into it.
+ */
 export function groupIntoTurns(messages: InboundMessage[]): InboundMessage[][] {
   const turns: InboundMessage[][] = [];
+  const standalone = (m: InboundMessage) => m.media.length > 0 || m.body.trim().startsWith('/');
+  const started = (m: InboundMessage) => m.status === 'processing' && Boolean(m.turnSid);
   for (const message of messages) {
     const last = turns[turns.length - 1];
-    const standalone = (m: InboundMessage) => m.media.length > 0 || m.body.trim().startsWith('/');
-    if (last && !standalone(message) && !standalone(last[last.length - 1]!)) last.push(message);
+    const tail = last?.[last.length - 1];
+    const joins =
+      tail !== undefined &&
+      (started(message) || started(tail) ? started(message) && message.turnSid === tail.turnSid : !standalone(message) && !standalone(tail));
+    if (last && joins) last.push(message);
     else turns.push([message]);
   }
   return turns;
@@ -91,6 +100,7 @@ export async function processSenderInbox(deps: InboxWorkerDeps, senderHash: stri
     await inbox.markProcessing(db, sids, first.messageSid);
 
     if (deps.handleStaffMessage && (await deps.handleStaffMessage(first))) {
+      for (const m of turn.slice(1)) await deps.handleStaffMessage(m); // each staff message is its own command
       await inbox.markDone(db, sids, first.messageSid, 'staff', 'staff command');
       continue;
     }
@@ -100,13 +110,18 @@ export async function processSenderInbox(deps: InboxWorkerDeps, senderHash: stri
       continue;
     }
 
-    const reply = await respondToTurn(deps.conversation, {
-      turnSid: first.messageSid,
-      sender: first.sender,
-      senderHash,
-      text: turn.map((m) => m.body.trim()).filter(Boolean).join('\n'),
-      media: first.media,
-    });
+    // A retried turn whose reply is already stored re-sends that reply: no second model call,
+    // history entry or escalation.
+    const storedKind = await inbox.storedReplyKind(db, first.messageSid);
+    const reply: Pick<Reply, 'kind' | 'text' | 'result'> = storedKind
+      ? { kind: storedKind as ReplyKind, text: '' }
+      : await respondToTurn(deps.conversation, {
+          turnSid: first.messageSid,
+          sender: first.sender,
+          senderHash,
+          text: turn.map((m) => m.body.trim()).filter(Boolean).join('\n'),
+          media: first.media,
+        });
     await sendReply(deps, first.messageSid, first.sender, senderHash, reply);
     const status = reply.kind === 'escalation' || reply.kind === 'fallback' ? 'escalated' : reply.kind === 'command' ? 'command' : 'answered';
     await inbox.markDone(db, sids, first.messageSid, status, reply.kind);

@@ -147,6 +147,9 @@ export function twilioWebhookRouter(deps: WebhookDeps): Router {
     keyGenerator: (_req, res) => (res.locals as Locals).senderHash,
     passOnStoreError: true,
     store: deps.rateLimitStore,
+    // A Twilio retry of a message we already recorded is not a new message: it must not use
+    // up the sender's quota (nor the one notice per window). If the lookup fails, count it.
+    skip: async (_req, res) => Boolean(await inbox.findInbound(deps.db, (res.locals as Locals).payload.messageSid).catch(() => undefined)),
     validate: { trustProxy: false, xForwardedForHeader: false, keyGeneratorIpFallback: false },
     // Twilio treats a 429 as a misconfiguration: acknowledge, record, notify once per window.
     handler: (req, res, next) => {
