@@ -24,6 +24,7 @@ export const ErrorIds = {
   webhookPayloadInvalid: 'GL-WEBHOOK-002',
   webhookNotRecorded: 'GL-WEBHOOK-003',
   historyUnavailable: 'GL-HISTORY-001',
+  redisUnavailable: 'GL-REDIS-001',
   queueUnavailable: 'GL-QUEUE-001',
   staffNotifyFailed: 'GL-STAFF-001',
   evalSetInvalid: 'GL-EVAL-001',

@@ -1,8 +1,8 @@
 /**
- * The Redis wrapper: one node-redis client for history and rate limits (BullMQ brings its own
- * ioredis connection, from the same URL). Errors surface as our typed errors to callers.
+ * The Redis wrapper: node-redis clients for history, rate limits and BullMQ. Errors surface as our typed errors to callers.
  */
 import { createClient } from 'redis';
+import { AppError, ErrorIds } from '../errors/index.js';
 import type { Logger } from '../logging/index.js';
 
 function create(url: string) {
@@ -22,6 +22,23 @@ export type RedisClient = ReturnType<typeof create>;
 export async function connectRedis(url: string, logger: Logger): Promise<RedisClient> {
   const client = create(url);
   client.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
-  await client.connect();
+  // Fail start-up with a clear message instead of retrying forever in the background.
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
+      }),
+    ]);
+  } catch (cause) {
+    client.destroy();
+    throw new AppError(ErrorIds.redisUnavailable, `Cannot connect to Redis at REDIS_URL (${url.replace(/\/\/[^@/]*@/, '//***@')}): ${(cause as Error).message}. Start Redis, or unset REDIS_URL to keep history, rate limits and the queue in-process.`, {
+      cause,
+      status: 503,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
   return client;
 }

@@ -7,7 +7,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { rateLimit, type Store } from 'express-rate-limit';
 import twilio from 'twilio';
 import { z } from 'zod';
-import type { Config } from '../../config/index.js';
+import { allStaffAddresses, type Config } from '../../config/index.js';
 import { inbox } from '../../conversation/index.js';
 import { AppError, ErrorIds, describeError } from '../../errors/index.js';
 import type { Metrics } from '../../http/metrics.js';
@@ -138,6 +138,7 @@ function acknowledge(deps: WebhookDeps, res: Response, outcome: string) {
 
 export function twilioWebhookRouter(deps: WebhookDeps): Router {
   const router = express.Router();
+  const staff = new Set(allStaffAddresses(deps.config.escalation.staff));
   const limiter = rateLimit({
     windowMs: deps.config.conversation.rateLimitWindowSeconds * 1000,
     limit: deps.config.conversation.rateLimitMax,
@@ -149,7 +150,11 @@ export function twilioWebhookRouter(deps: WebhookDeps): Router {
     store: deps.rateLimitStore,
     // A Twilio retry of a message we already recorded is not a new message: it must not use
     // up the sender's quota (nor the one notice per window). If the lookup fails, count it.
-    skip: async (_req, res) => Boolean(await inbox.findInbound(deps.db, (res.locals as Locals).payload.messageSid).catch(() => undefined)),
+    // Staff on duty are never throttled (their commands must not be lost), nor are Twilio's
+    // retries of a delivery we already recorded.
+    skip: async (_req, res) =>
+      staff.has((res.locals as Locals).payload.from) ||
+      Boolean(await inbox.findInbound(deps.db, (res.locals as Locals).payload.messageSid).catch(() => undefined)),
     validate: { trustProxy: false, xForwardedForHeader: false, keyGeneratorIpFallback: false },
     // Twilio treats a 429 as a misconfiguration: acknowledge, record, notify once per window.
     handler: (req, res, next) => {
