@@ -29,6 +29,7 @@ import {
   writeKnowledgeFixture,
   type TcpProxy,
   type WebhookClient,
+  channelEnv,
 } from './support/whatsapp.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
@@ -69,15 +70,8 @@ beforeAll(async () => {
   // The test's own view of the queue, straight to Redis (not through the proxy).
   inspect = new Queue(QUEUE_NAME, { connection: redis, prefix });
   const config = testConfig({
-    PORT: '0',
+    ...channelEnv({ twilio: twilioFake, anthropic, knowledgeDir }),
     REDIS_URL: proxy.url,
-    KNOWLEDGE_DIR: knowledgeDir,
-    TWILIO_ACCOUNT_SID: twilioFake.accountSid,
-    TWILIO_AUTH_TOKEN: twilioFake.authToken,
-    TWILIO_WHATSAPP_NUMBER: TWILIO_NUMBER,
-    TWILIO_API_BASE_URL: twilioFake.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    ANTHROPIC_BASE_URL: anthropic.url,
     ANTHROPIC_MAX_RETRIES: '0',
     // Long enough to cut Redis between a job starting and its history read.
     BURST_WINDOW_MS: '1000',

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slowReply, citedAnswer, startFakeAnthropic, type FakeAnthropic } from './fakes/anthropic.js';
 import { startFakeTwilio, type FakeTwilio } from './fakes/twilio.js';
-import { TWILIO_NUMBER, citedEcho, newSender, questionOf, removeDir, waitFor, webhookClient, writeKnowledgeFixture } from './support/whatsapp.js';
+import { TWILIO_NUMBER, citedEcho, newSender, questionOf, removeDir, waitFor, webhookClient, writeKnowledgeFixture, channelEnv } from './support/whatsapp.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 
@@ -49,15 +49,8 @@ async function startServer(): Promise<Server> {
     HOME: process.env.HOME ?? tmpdir(),
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
-    PORT: '0',
+    ...channelEnv({ twilio: twilioFake, anthropic, knowledgeDir }),
     DATA_DIR: dataDir,
-    KNOWLEDGE_DIR: knowledgeDir,
-    TWILIO_ACCOUNT_SID: twilioFake.accountSid,
-    TWILIO_AUTH_TOKEN: twilioFake.authToken,
-    TWILIO_WHATSAPP_NUMBER: TWILIO_NUMBER,
-    TWILIO_API_BASE_URL: twilioFake.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    ANTHROPIC_BASE_URL: anthropic.url,
     ANTHROPIC_MAX_RETRIES: '0',
     BURST_WINDOW_MS: '100',
     // Blank = unset, whatever a developer's .env says.

@@ -25,6 +25,7 @@ import {
   webhookClient,
   writeKnowledgeFixture,
   type WebhookClient,
+  channelEnv,
 } from './support/whatsapp.js';
 
 const PUBLIC_BASE_URL = 'https://bot.example.org';
@@ -48,15 +49,8 @@ beforeAll(async () => {
   [twilioFake, anthropic, knowledgeDir] = await Promise.all([startFakeTwilio(), startFakeAnthropic(), writeKnowledgeFixture()]);
   anthropic.setDefaultReply(citedEcho());
   const config = testConfig({
-    PORT: '0',
+    ...channelEnv({ twilio: twilioFake, anthropic, knowledgeDir }),
     PUBLIC_BASE_URL,
-    KNOWLEDGE_DIR: knowledgeDir,
-    TWILIO_ACCOUNT_SID: twilioFake.accountSid,
-    TWILIO_AUTH_TOKEN: twilioFake.authToken,
-    TWILIO_WHATSAPP_NUMBER: TWILIO_NUMBER,
-    TWILIO_API_BASE_URL: twilioFake.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    ANTHROPIC_BASE_URL: anthropic.url,
     ANTHROPIC_MAX_RETRIES: '0',
     HUMAN_LINE,
     BURST_WINDOW_MS: '200',

@@ -24,6 +24,7 @@ import {
   webhookClient,
   writeKnowledgeFixture,
   type WebhookClient,
+  channelEnv,
 } from './support/whatsapp.js';
 
 const HUMAN_LINE = '+1 (555) 010-4242';
@@ -40,14 +41,7 @@ beforeAll(async () => {
   [twilioFake, anthropic, openai, knowledgeDir] = await Promise.all([startFakeTwilio(), startFakeAnthropic(), startFakeOpenAI(), writeKnowledgeFixture()]);
   anthropic.setDefaultReply(citedEcho(2500));
   const config = testConfig({
-    PORT: '0',
-    KNOWLEDGE_DIR: knowledgeDir,
-    TWILIO_ACCOUNT_SID: twilioFake.accountSid,
-    TWILIO_AUTH_TOKEN: twilioFake.authToken,
-    TWILIO_WHATSAPP_NUMBER: TWILIO_NUMBER,
-    TWILIO_API_BASE_URL: twilioFake.url,
-    ANTHROPIC_API_KEY: 'test-key',
-    ANTHROPIC_BASE_URL: anthropic.url,
+    ...channelEnv({ twilio: twilioFake, anthropic, knowledgeDir }),
     ANTHROPIC_MAX_RETRIES: '1',
     OPENAI_API_KEY: 'test-key',
     OPENAI_BASE_URL: openai.url,

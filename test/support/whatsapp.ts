@@ -11,10 +11,25 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import twilio from 'twilio';
 import type { Assistant } from '../../src/composition.js';
-import { citedAnswer, collectSearchResults, slowReply, type FakeReply, type MessageCreateParams } from '../fakes/anthropic.js';
+import { citedAnswer, collectSearchResults, slowReply, type FakeAnthropic, type FakeReply, type MessageCreateParams } from '../fakes/anthropic.js';
+import type { FakeTwilio } from '../fakes/twilio.js';
 
 export const TWILIO_NUMBER = 'whatsapp:+14155238886';
 export const WEBHOOK_PATH = '/webhooks/twilio';
+
+/** The environment every channel test shares: fake Twilio and Claude, a small knowledge folder. */
+export function channelEnv(f: { twilio: FakeTwilio; anthropic: FakeAnthropic; knowledgeDir: string }): Record<string, string> {
+  return {
+    PORT: '0',
+    KNOWLEDGE_DIR: f.knowledgeDir,
+    TWILIO_ACCOUNT_SID: f.twilio.accountSid,
+    TWILIO_AUTH_TOKEN: f.twilio.authToken,
+    TWILIO_WHATSAPP_NUMBER: TWILIO_NUMBER,
+    TWILIO_API_BASE_URL: f.twilio.url,
+    ANTHROPIC_API_KEY: 'test-key',
+    ANTHROPIC_BASE_URL: f.anthropic.url,
+  };
+}
 
 /** A Twilio message SID: 'SM' + 32 hex characters. */
 export function messageSid(): string {
