@@ -62,6 +62,45 @@ function acquireLock(file: string, command: string): LockFile | undefined {
   return readLock(file);
 }
 
+/** The part of pglite-socket's (internal) query queue that its connection handlers call. */
+interface SocketQueryQueue {
+  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
+  clearQueueForHandler(handlerId: number): void;
+}
+
+/** Parse, Bind, Describe, Execute, Close: the messages of an extended query, up to its Sync. */
+const extendedQueryMessages = new Set([...'PBDEC'].map((c) => c.charCodeAt(0)));
+
+/**
+ * pglite-socket 0.2 queues every protocol message on its own and keeps a connection's turn
+ * only inside a transaction. Two connections' Parse/Bind/Execute/Sync can then interleave on
+ * PGlite's single backend and use each other's unnamed statement ("bind message supplies 2
+ * parameters, but prepared statement "" requires 5", "portal "" does not exist"): under
+ * concurrent load (50 senders at once in `npm run bench`) some turns failed. Each connection's
+ * extended-query messages are held until its Sync (or any other message) and handed to PGlite
+ * as one, which PGlite runs in order.
+ */
+function keepExtendedQueriesWhole(socket: PGLiteSocketServer): void {
+  const queue = (socket as unknown as { queryQueue?: Partial<SocketQueryQueue> }).queryQueue;
+  if (typeof queue?.enqueue !== 'function' || typeof queue.clearQueueForHandler !== 'function') return;
+  const enqueue = queue.enqueue.bind(queue);
+  const clear = queue.clearQueueForHandler.bind(queue);
+  const held = new Map<number, Uint8Array[]>();
+  queue.enqueue = (handlerId, message, onData) => {
+    const waiting = held.get(handlerId) ?? [];
+    if (extendedQueryMessages.has(message[0]!)) {
+      held.set(handlerId, [...waiting, message]);
+      return Promise.resolve(0);
+    }
+    held.delete(handlerId);
+    return enqueue(handlerId, waiting.length === 0 ? message : Buffer.concat([...waiting, message]), onData);
+  };
+  queue.clearQueueForHandler = (handlerId) => {
+    held.delete(handlerId);
+    clear(handlerId);
+  };
+}
+
 export async function openEmbedded(options: {
   dataDir: string;
   role: EmbeddedRole;
@@ -109,6 +148,7 @@ export async function openEmbedded(options: {
   // The server talks to its own PGlite through the socket too: the socket's queue keeps each
   // connection's transaction whole, which would not hold if we also queried PGlite directly.
   const socket = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 32 });
+  keepExtendedQueriesWhole(socket);
   await socket.start();
   const port = Number(socket.getServerConn().split(':').pop());
   writeFileSync(lockFile, JSON.stringify({ pid: process.pid, port, command: options.command, startedAt: new Date().toISOString() } satisfies LockFile));
