@@ -58,6 +58,7 @@ describe('npm run bench, tiny and in-process', () => {
       expect(Number.isFinite(f.overhead.p95)).toBe(true);
     }
     expect(pipeline!.callsPerTurn).toEqual({ embeddings: 1, claude: 1, twilioParts: 1 });
+    expect(pipeline!.concurrent.notAnswered).toBe(0);
 
     const ingestion = results.ingestion!;
     expect(ingestion.chunks).toBeGreaterThan(0);

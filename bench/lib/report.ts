@@ -94,15 +94,16 @@ export function formatReport(r: BenchResults): string {
   if (r.pipeline?.modes.length) {
     const p0 = r.pipeline.modes[0]!;
     out.push(`2. Pipeline overhead — webhook → last outbound at the fake Twilio, minus ${p0.upstreamMsPerTurn} ms of upstream latency per one-part reply (BURST_WINDOW_MS=0, WORKER_CONCURRENCY=${p0.workerConcurrency})`);
-    const rows = [['mode', 'load', 'overhead p50', 'overhead p95', 'end-to-end p50', 'turns']];
+    const rows = [['mode', 'load', 'overhead p50', 'overhead p95', 'end-to-end p50', 'turns (not answered)']];
     for (const p of r.pipeline.modes) {
-      rows.push([p.mode, '1 sender, sequential', ms(p.singleSender.overhead.p50), ms(p.singleSender.overhead.p95), ms(p.singleSender.endToEnd.p50), String(p.singleSender.turns)]);
-      rows.push([p.mode, `${p.concurrent.senders} senders at once`, ms(p.concurrent.overhead.p50), ms(p.concurrent.overhead.p95), ms(p.concurrent.endToEnd.p50), String(p.concurrent.turns)]);
-      rows.push([p.mode, `${p.slowSender.others.turns} senders beside a 5 s one`, ms(p.slowSender.others.overhead.p50), ms(p.slowSender.others.overhead.p95), ms(p.slowSender.others.endToEnd.p50), String(p.slowSender.others.turns)]);
+      const turns = (f: { turns: number; notAnswered: number }) => `${f.turns} (${f.notAnswered})`;
+      rows.push([p.mode, '1 sender, sequential', ms(p.singleSender.overhead.p50), ms(p.singleSender.overhead.p95), ms(p.singleSender.endToEnd.p50), turns(p.singleSender)]);
+      rows.push([p.mode, `${p.concurrent.senders} senders at once`, ms(p.concurrent.overhead.p50), ms(p.concurrent.overhead.p95), ms(p.concurrent.endToEnd.p50), turns(p.concurrent)]);
+      rows.push([p.mode, `${p.slowSender.others.turns} senders beside a 5 s one`, ms(p.slowSender.others.overhead.p50), ms(p.slowSender.others.overhead.p95), ms(p.slowSender.others.endToEnd.p50), turns(p.slowSender.others)]);
       rows.push([p.mode, 'the slow sender itself', ms(p.slowSender.slow.overheadMs), '', ms(p.slowSender.slow.e2eMs), '1']);
     }
     const c = r.pipeline.defaultConcurrency;
-    if (c) rows.push([`${c.mode}, WORKER_CONCURRENCY=${c.workerConcurrency} (default)`, `${c.concurrent.senders} senders at once`, ms(c.concurrent.overhead.p50), ms(c.concurrent.overhead.p95), ms(c.concurrent.endToEnd.p50), String(c.concurrent.turns)]);
+    if (c) rows.push([`${c.mode}, WORKER_CONCURRENCY=${c.workerConcurrency} (default)`, `${c.concurrent.senders} senders at once`, ms(c.concurrent.overhead.p50), ms(c.concurrent.overhead.p95), ms(c.concurrent.endToEnd.p50), `${c.concurrent.turns} (${c.concurrent.notAnswered})`]);
     out.push(table(rows));
     out.push(`   upstream calls per turn: ${r.pipeline.modes.map((p) => `${p.mode} ${p.callsPerTurn.embeddings} embeddings, ${p.callsPerTurn.claude} Claude, ${p.callsPerTurn.twilioParts} Twilio parts`).join('; ')}`, '');
   }

@@ -47,10 +47,14 @@ export interface TurnSample {
   e2eMs: number;
   overheadMs: number;
   parts: number;
+  /** A cited answer (not a fallback or an escalation): the fake Claude always cites. */
+  answered: boolean;
 }
 
 export interface OverheadFigures {
   turns: number;
+  /** Turns that did not end in a cited answer (a failure somewhere): should be 0. */
+  notAnswered: number;
   endToEnd: Summary;
   overhead: Summary;
 }
@@ -91,7 +95,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let runTag = 0;
 
 function figures(samples: TurnSample[]): OverheadFigures {
-  return { turns: samples.length, endToEnd: summarize(samples.map((s) => s.e2eMs)), overhead: summarize(samples.map((s) => s.overheadMs)) };
+  return {
+    turns: samples.length,
+    notAnswered: samples.filter((s) => !s.answered).length,
+    endToEnd: summarize(samples.map((s) => s.e2eMs)),
+    overhead: summarize(samples.map((s) => s.overheadMs)),
+  };
 }
 
 /** Sends one message per sender at once and waits until every one is answered. */
@@ -119,7 +128,7 @@ async function round_(host: ServerHost, upstreams: Upstreams, senders: Array<{ f
   }
   // Every part recorded: nothing left in the inbox.
   while ((await host.pending()) > 0) {
-    if (Date.now() > deadline) throw new Error('messages still pending after the replies arrived');
+    if (Date.now() > deadline) throw new Error(`${await host.pending()} message(s) still unanswered in the inbox ${timeoutMs} ms after the replies arrived (a failed turn being retried?)`);
     await sleep(20);
   }
   return senders.map((s) => {
@@ -128,7 +137,8 @@ async function round_(host: ServerHost, upstreams: Upstreams, senders: Array<{ f
     const last = Math.max(...parts.map((m) => m.at));
     const e2eMs = last - started;
     const upstream = latencies.embedMs + latencies.claudeMs + s.extraMs + parts.length * latencies.twilioMs;
-    return { e2eMs, overheadMs: round(e2eMs - upstream, 1), parts: parts.length };
+    const answered = parts.some((m) => /\n(Source|Fuente): /.test(m.body ?? ''));
+    return { e2eMs, overheadMs: round(e2eMs - upstream, 1), parts: parts.length, answered };
   });
 }
 
