@@ -110,6 +110,15 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+export interface ClaudeSettings {
+  apiKey: string;
+  baseURL: string | undefined;
+  model: string;
+  maxTokens: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
 export interface Config {
   env: Env['NODE_ENV'];
   logLevel: Env['LOG_LEVEL'];
@@ -136,16 +145,7 @@ export interface Config {
         transcriptionModel: string;
       }
     | undefined;
-  anthropic:
-    | {
-        apiKey: string;
-        baseURL: string | undefined;
-        model: string;
-        maxTokens: number;
-              timeoutMs: number;
-        maxRetries: number;
-      }
-    | undefined;
+  anthropic: ClaudeSettings | undefined;
   retrieval: { topK: number; offlineMinCoverage: number };
   organisation: {
     name: string;

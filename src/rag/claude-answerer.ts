@@ -6,18 +6,12 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageParam, SearchResultBlockParam, TextBlockParam } from '@anthropic-ai/sdk/resources/messages/messages';
 import { z } from 'zod';
+import type { ClaudeSettings } from '../config/index.js';
 import { ErrorIds, ModelError } from '../errors/index.js';
 import { escalateTool, systemPrompt, type PromptSettings } from './prompt.js';
 import type { Answerer, Draft, RetrievedChunk } from './types.js';
 
-export interface ClaudeSettings {
-  apiKey: string;
-  baseURL: string | undefined;
-  model: string;
-  maxTokens: number;
-  timeoutMs: number;
-  maxRetries: number;
-}
+export type { ClaudeSettings } from '../config/index.js';
 
 const escalateInput = z.object({
   reason: z.string().min(1).max(1000),
