@@ -30,33 +30,51 @@ const nextSteps: Record<Language, Record<Exclude<EscalationCategory, 'urgent'>, 
   },
 };
 
-export function escalationReply(category: EscalationCategory, language: Language, org: Organisation): string {
-  const staffOnDuty = org.staffOnDuty ?? true;
-  if (category === 'urgent') return urgentReply(language, org.emergencyNumber, org.humanLine, { humanHours: org.humanHours, staffOnDuty });
-  if (language === 'es') {
-    const lead: Record<Exclude<EscalationCategory, 'urgent'>, string> = {
+type Handover = Exclude<EscalationCategory, 'urgent'>;
+
+/** Per language: why a human takes over, what happens next, and the emergency line. */
+const wording: Record<Language, {
+  lead: Record<Handover, string>;
+  leadWithoutStaff: string;
+  alsoCall: (line: string, hours: string) => string;
+  callInstead: (line: string, hours: string) => string;
+  emergency: (number: string) => string;
+}> = {
+  es: {
+    lead: {
       out_of_scope: 'No encuentro la respuesta a eso en la información de la clínica, así que prefiero no adivinar.',
       sensitive: 'Esa pregunta debe responderla una persona del equipo clínico, no este asistente.',
       user_request: 'De acuerdo, le paso con una persona del equipo.',
       failure: 'Lo siento, ahora mismo no puedo responder.',
-    };
-    if (!staffOnDuty) lead.user_request = 'De acuerdo.';
-    const next = staffOnDuty
-      ? `${nextSteps.es[category]} También puede llamar al ${org.humanLine} (${org.humanHours}).`
-      : `Llame al ${org.humanLine} (${org.humanHours}) y le atenderá una persona.`;
-    return `${lead[category]} ${next} Si es una emergencia, llame al ${org.emergencyNumber}.`;
-  }
-  const lead: Record<Exclude<EscalationCategory, 'urgent'>, string> = {
-    out_of_scope: "I can't find the answer to that in the clinic's information, so I won't guess.",
-    sensitive: 'That question needs to be answered by a member of the care team, not by this assistant.',
-    user_request: "Of course — I'm passing you to a member of our team.",
-    failure: "Sorry, I can't answer right now.",
-  };
-  if (!staffOnDuty) lead.user_request = 'Of course.';
+    },
+    leadWithoutStaff: 'De acuerdo.',
+    alsoCall: (line, hours) => `También puede llamar al ${line} (${hours}).`,
+    callInstead: (line, hours) => `Llame al ${line} (${hours}) y le atenderá una persona.`,
+    emergency: (number) => `Si es una emergencia, llame al ${number}.`,
+  },
+  en: {
+    lead: {
+      out_of_scope: "I can't find the answer to that in the clinic's information, so I won't guess.",
+      sensitive: 'That question needs to be answered by a member of the care team, not by this assistant.',
+      user_request: "Of course — I'm passing you to a member of our team.",
+      failure: "Sorry, I can't answer right now.",
+    },
+    leadWithoutStaff: 'Of course.',
+    alsoCall: (line, hours) => `You can also call ${line} (${hours}).`,
+    callInstead: (line, hours) => `Please call ${line} (${hours}) to talk to a person.`,
+    emergency: (number) => `In an emergency, call ${number}.`,
+  },
+};
+
+export function escalationReply(category: EscalationCategory, language: Language, org: Organisation): string {
+  const staffOnDuty = org.staffOnDuty ?? true;
+  if (category === 'urgent') return urgentReply(language, org.emergencyNumber, org.humanLine, { humanHours: org.humanHours, staffOnDuty });
+  const w = wording[language];
+  const lead = !staffOnDuty && category === 'user_request' ? w.leadWithoutStaff : w.lead[category];
   const next = staffOnDuty
-    ? `${nextSteps.en[category]} You can also call ${org.humanLine} (${org.humanHours}).`
-    : `Please call ${org.humanLine} (${org.humanHours}) to talk to a person.`;
-  return `${lead[category]} ${next} In an emergency, call ${org.emergencyNumber}.`;
+    ? `${nextSteps[language][category]} ${w.alsoCall(org.humanLine, org.humanHours)}`
+    : w.callInstead(org.humanLine, org.humanHours);
+  return `${lead} ${next} ${w.emergency(org.emergencyNumber)}`;
 }
 
 /** What the user gets when anything fails after retries: never silence. */
