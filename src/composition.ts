@@ -20,7 +20,7 @@ import { createLogger, type Logger } from './logging/index.js';
 import { currentVersion, ingestKnowledge } from './knowledge/index.js';
 import { openDatabase, type Database } from './store/index.js';
 import type { EmbeddedRole } from './store/embedded.js';
-import { createClaudeAnswerer, createOfflineAnswerer, type Answerer } from './rag/index.js';
+import { createClaudeAnswerer, createOfflineAnswerer, prepareRetrieval, type Answerer } from './rag/index.js';
 import { createOpenAIEmbedder, createOpenAITranscriber, type Embedder, type Transcriber } from './vendors/openai.js';
 
 export function createEmbedder(config: Config): Embedder | undefined {
@@ -159,6 +159,8 @@ export async function startAssistant(config: Config, options: AssistantOptions =
   const metrics = createMetrics({ defaultMetrics: options.listen !== false });
   const db = await openDatabase(config, { role: 'server', command: role === 'server' ? 'npm start' : 'npm run worker' });
   if (options.ensureKnowledge ?? true) await ensureKnowledge({ config, db, embedder: createEmbedder(config), logger });
+  // The first question should not pay for reading the version's full-text index.
+  await prepareRetrieval(db, config.knowledge.defaultBase);
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const limits = { turns: config.conversation.historyTurns, ttlSeconds: config.conversation.historyTtlSeconds };
   const messaging = config.twilio

@@ -1,5 +1,5 @@
 export { answerQuestion, type AnswerDeps, type AnswerInput } from './answer.js';
-export { retrieveContext, buildRetrievalQuery } from './retrieve.js';
+export { retrieveContext, buildRetrievalQuery, prepareRetrieval } from './retrieve.js';
 export { createClaudeAnswerer, citableBlocks } from './claude-answerer.js';
 export { createOfflineAnswerer, OFFLINE_MODEL } from './offline-answerer.js';
 export { detectRedFlag } from './red-flags.js';

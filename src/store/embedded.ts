@@ -152,7 +152,7 @@ export async function openEmbedded(options: {
   await socket.start();
   const port = Number(socket.getServerConn().split(':').pop());
   writeFileSync(lockFile, JSON.stringify({ pid: process.pid, port, command: options.command, startedAt: new Date().toISOString() } satisfies LockFile));
-  const shared = await openPostgres({ host: '127.0.0.1', port, description: `embedded PGlite in ${options.dataDir} (shared on 127.0.0.1:${port})`, max: 8 });
+  const shared = await openPostgres({ host: '127.0.0.1', port, description: `embedded PGlite in ${options.dataDir} (shared on 127.0.0.1:${port})`, max: 8, prepareStatements: true });
   return {
     ...shared,
     async close() {
