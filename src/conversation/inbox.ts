@@ -20,6 +20,8 @@ export interface InboundMessage {
   receivedAt: Date;
   /** The turn a worker put this message in (set when processing starts). */
   turnSid?: string | null;
+  /** The kind of reply already stored for the turn this message started (a retried turn re-sends it). */
+  storedReplyKind?: string | null;
 }
 
 interface InboundRow {
@@ -35,6 +37,7 @@ interface InboundRow {
   notify_rate_limit: boolean;
   received_at: Date | string;
   turn_sid: string | null;
+  stored_kind?: string | null;
 }
 
 const toMessage = (r: InboundRow): InboundMessage => ({
@@ -50,6 +53,7 @@ const toMessage = (r: InboundRow): InboundMessage => ({
   notifyRateLimit: r.notify_rate_limit,
   receivedAt: new Date(r.received_at),
   turnSid: r.turn_sid,
+  storedReplyKind: r.stored_kind ?? null,
 });
 
 /** Records a message once: returns false when this MessageSid was already recorded. */
@@ -71,13 +75,22 @@ export async function findInbound(db: Queryable, messageSid: string): Promise<In
   return row ? toMessage(row) : undefined;
 }
 
-/** The sender's messages not yet handled (including ones a crashed worker had started), oldest first. */
-export async function pendingForSender(db: Queryable, senderHash: string): Promise<InboundMessage[]> {
+/**
+ * Everything a worker has to do for a sender, in one statement: the unanswered messages
+ * (oldest first, each with the kind of reply already stored for a turn a crashed worker had
+ * started) and the over-limit messages still owed their one notice.
+ */
+export async function senderWork(db: Queryable, senderHash: string): Promise<{ pending: InboundMessage[]; rateLimitNotices: InboundMessage[] }> {
   const rows = await db.query<InboundRow>(
-    `SELECT * FROM inbound_messages WHERE sender_hash = $1 AND status IN ('received', 'processing') ORDER BY received_at, message_sid`,
+    `SELECT m.*, o.kind AS stored_kind
+       FROM inbound_messages m
+       LEFT JOIN LATERAL (SELECT kind FROM outbound_messages WHERE turn_sid = m.message_sid ORDER BY part LIMIT 1) o ON m.status = 'processing'
+      WHERE m.sender_hash = $1 AND (m.status IN ('received', 'processing') OR (m.status = 'rate_limited' AND m.notify_rate_limit))
+      ORDER BY m.received_at, m.message_sid`,
     [senderHash],
   );
-  return rows.map(toMessage);
+  const messages = rows.map(toMessage);
+  return { pending: messages.filter((m) => m.status !== 'rate_limited'), rateLimitNotices: messages.filter((m) => m.status === 'rate_limited') };
 }
 
 /** Senders with acknowledged but unanswered messages: resumed at start-up. */
@@ -104,14 +117,6 @@ export async function markRateLimitedDone(db: Queryable, messageSid: string): Pr
   await db.query(`UPDATE inbound_messages SET processed_at = clock_timestamp(), notify_rate_limit = false WHERE message_sid = $1`, [messageSid]);
 }
 
-export async function rateLimitedAwaitingNotice(db: Queryable, senderHash: string): Promise<InboundMessage[]> {
-  const rows = await db.query<InboundRow>(
-    `SELECT * FROM inbound_messages WHERE sender_hash = $1 AND status = 'rate_limited' AND notify_rate_limit ORDER BY received_at`,
-    [senderHash],
-  );
-  return rows.map(toMessage);
-}
-
 /** Deletes everything stored about a sender's messages (/forget). */
 export async function forgetSender(db: Queryable, senderHash: string): Promise<void> {
   await db.query('DELETE FROM answer_log WHERE sender_hash = $1', [senderHash]);
@@ -129,24 +134,24 @@ export interface OutboundPart {
   contentSid?: string;
 }
 
-/** The kind of the reply already stored for a turn (a retried turn re-sends it), if any. */
-export async function storedReplyKind(db: Queryable, turnSid: string): Promise<string | undefined> {
-  const [row] = await db.query<{ kind: string }>('SELECT kind FROM outbound_messages WHERE turn_sid = $1 ORDER BY part LIMIT 1', [turnSid]);
-  return row?.kind;
-}
-
-/** The parts of a turn already sent: a retried job skips them. */
-export async function sentParts(db: Queryable, turnSid: string): Promise<Set<number>> {
-  const rows = await db.query<{ part: number }>(`SELECT part FROM outbound_messages WHERE turn_sid = $1 AND status = 'sent'`, [turnSid]);
-  return new Set(rows.map((r) => r.part));
-}
-
 export async function recordOutboundAttempt(db: Queryable, p: OutboundPart): Promise<void> {
   await db.query(
     `INSERT INTO outbound_messages (turn_sid, part, kind, recipient, recipient_hash, body, content_sid, status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'sending')
      ON CONFLICT (turn_sid, part) DO UPDATE SET status = 'sending', body = EXCLUDED.body, error = NULL`,
     [p.turnSid, p.part, p.kind, p.recipient, p.recipientHash, p.body ?? null, p.contentSid ?? null],
+  );
+}
+
+/** Records every part of a reply before the first is sent (one statement). */
+export async function recordOutboundAttempts(db: Queryable, parts: OutboundPart[]): Promise<void> {
+  if (parts.length === 0) return;
+  const columns = 7;
+  await db.query(
+    `INSERT INTO outbound_messages (turn_sid, part, kind, recipient, recipient_hash, body, content_sid, status)
+     VALUES ${parts.map((_, i) => `(${Array.from({ length: columns }, (__, c) => `$${i * columns + c + 1}`).join(', ')}, 'sending')`).join(', ')}
+     ON CONFLICT (turn_sid, part) DO UPDATE SET status = 'sending', body = EXCLUDED.body, error = NULL`,
+    parts.flatMap((p) => [p.turnSid, p.part, p.kind, p.recipient, p.recipientHash, p.body ?? null, p.contentSid ?? null]),
   );
 }
 

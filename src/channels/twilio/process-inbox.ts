@@ -47,15 +47,17 @@ export function groupIntoTurns(messages: InboundMessage[]): InboundMessage[][] {
   return turns;
 }
 
-export async function sendReply(deps: InboxWorkerDeps, turnSid: string, to: string, toHash: string, reply: Pick<Reply, 'kind' | 'text'>): Promise<void> {
+/**
+ * Sends a turn's reply, each part once. `fresh`: the turn was never started before, so no
+ * part can be stored yet and the lookup is skipped.
+ */
+export async function sendReply(deps: InboxWorkerDeps, turnSid: string, to: string, toHash: string, reply: Pick<Reply, 'kind' | 'text'>, options: { fresh?: boolean } = {}): Promise<void> {
   const db = deps.conversation.db;
-  const stored = await db.query<{ part: number; body: string; status: string }>('SELECT part, body, status FROM outbound_messages WHERE turn_sid = $1 ORDER BY part', [turnSid]);
+  const stored = options.fresh ? [] : await db.query<{ part: number; body: string; status: string }>('SELECT part, body, status FROM outbound_messages WHERE turn_sid = $1 ORDER BY part', [turnSid]);
   // A retried job re-sends the stored parts, never a freshly generated (possibly different) reply.
   const parts = stored.length > 0 ? stored.map((p) => p.body) : splitMessage(formatForWhatsApp(reply.text));
   if (stored.length === 0) {
-    for (const [i, body] of parts.entries()) {
-      await inbox.recordOutboundAttempt(db, { turnSid, part: i, kind: reply.kind, recipient: to, recipientHash: toHash, body });
-    }
+    await inbox.recordOutboundAttempts(db, parts.map((body, part) => ({ turnSid, part, kind: reply.kind, recipient: to, recipientHash: toHash, body })));
   }
   const done = new Set(stored.filter((p) => p.status === 'sent').map((p) => p.part));
   for (const [i, body] of parts.entries()) {
@@ -70,29 +72,30 @@ export async function sendReply(deps: InboxWorkerDeps, turnSid: string, to: stri
   }
 }
 
-async function waitForQuietSender(deps: InboxWorkerDeps, senderHash: string): Promise<InboundMessage[]> {
+async function waitForQuietSender(deps: InboxWorkerDeps, senderHash: string, first: InboundMessage[]): Promise<InboundMessage[]> {
   const sleep = deps.sleep ?? defaultSleep;
-  let pending = await inbox.pendingForSender(deps.conversation.db, senderHash);
+  let pending = first;
   // Wait until the sender has been quiet for the burst window (bounded, so a chatty sender still gets answers).
   for (let round = 0; round < 5 && pending.length > 0 && deps.burstWindowMs > 0; round += 1) {
     const last = pending[pending.length - 1]!;
     const quietFor = Date.now() - last.receivedAt.getTime();
     if (quietFor >= deps.burstWindowMs) break;
     await sleep(deps.burstWindowMs - quietFor);
-    pending = await inbox.pendingForSender(deps.conversation.db, senderHash);
+    pending = (await inbox.senderWork(deps.conversation.db, senderHash)).pending;
   }
   return pending;
 }
 
 export async function processSenderInbox(deps: InboxWorkerDeps, senderHash: string): Promise<void> {
   const db = deps.conversation.db;
-  for (const limited of await inbox.rateLimitedAwaitingNotice(db, senderHash)) {
+  const work = await inbox.senderWork(db, senderHash);
+  for (const limited of work.rateLimitNotices) {
     const t = texts(detectLanguage(limited.body), deps.conversation.organisation);
     await sendReply(deps, limited.messageSid, limited.sender, senderHash, { kind: 'notice', text: t.rateLimited });
     await inbox.markRateLimitedDone(db, limited.messageSid);
   }
 
-  const pending = await waitForQuietSender(deps, senderHash);
+  const pending = await waitForQuietSender(deps, senderHash, work.pending);
   for (const turn of groupIntoTurns(pending)) {
     const first = turn[0]!;
     const sids = turn.map((m) => m.messageSid);
@@ -112,7 +115,9 @@ export async function processSenderInbox(deps: InboxWorkerDeps, senderHash: stri
 
     // A retried turn whose reply is already stored re-sends that reply: no second model call,
     // history entry or escalation.
-    const storedKind = await inbox.storedReplyKind(db, first.messageSid);
+    const storedKind = first.storedReplyKind;
+    // Never started before: nothing of it can be stored yet.
+    const fresh = turn.every((m) => m.status === 'received');
     const reply: Pick<Reply, 'kind' | 'text' | 'result'> = storedKind
       ? { kind: storedKind as ReplyKind, text: '' }
       : await respondToTurn(deps.conversation, {
@@ -122,7 +127,7 @@ export async function processSenderInbox(deps: InboxWorkerDeps, senderHash: stri
           text: turn.map((m) => m.body.trim()).filter(Boolean).join('\n'),
           media: first.media,
         });
-    await sendReply(deps, first.messageSid, first.sender, senderHash, reply);
+    await sendReply(deps, first.messageSid, first.sender, senderHash, reply, { fresh });
     const status = reply.kind === 'escalation' || reply.kind === 'fallback' ? 'escalated' : reply.kind === 'command' ? 'command' : 'answered';
     await inbox.markDone(db, sids, first.messageSid, status, reply.kind);
     deps.metrics?.observeTurn(reply, (Date.now() - first.receivedAt.getTime()) / 1000, (Date.now() - started) / 1000);

@@ -4,7 +4,7 @@
  * TwiML in milliseconds. A 5xx only when the message could not be recorded or queued.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { rateLimit, type Store } from 'express-rate-limit';
+import { MemoryStore, rateLimit, type Store } from 'express-rate-limit';
 import twilio from 'twilio';
 import { z } from 'zod';
 import { allStaffAddresses, type Config } from '../../config/index.js';
@@ -99,7 +99,12 @@ function validatePayload(deps: WebhookDeps) {
   };
 }
 
-async function recordAndEnqueue(deps: WebhookDeps, locals: Locals, rateLimited: { notify: boolean } | undefined): Promise<'new' | 'duplicate'> {
+/**
+ * Records the message and queues it. The rate limit was counted before (no lookup on the
+ * common path): a Twilio retry of a message we already recorded gives its hit back, so it
+ * uses up neither the sender's quota nor the one notice per window.
+ */
+async function recordAndEnqueue(deps: WebhookDeps, locals: Locals, rateLimited: { notify: boolean } | undefined, giveBackHit: (() => Promise<void>) | undefined): Promise<'new' | 'duplicate'> {
   const p = locals.payload;
   let inserted: boolean;
   try {
@@ -118,6 +123,7 @@ async function recordAndEnqueue(deps: WebhookDeps, locals: Locals, rateLimited: 
     throw new AppError(ErrorIds.webhookNotRecorded, 'The message could not be recorded; Twilio will retry', { cause, status: 503, retryable: true });
   }
   if (!inserted) {
+    await giveBackHit?.();
     // A retry of a delivery we recorded: enqueue again only if it is still unanswered
     // (the first enqueue may have failed); the job id makes this a no-op otherwise.
     const existing = await inbox.findInbound(deps.db, p.messageSid);
@@ -139,6 +145,17 @@ function acknowledge(deps: WebhookDeps, res: Response, outcome: string) {
 export function twilioWebhookRouter(deps: WebhookDeps): Router {
   const router = express.Router();
   const staff = new Set(allStaffAddresses(deps.config.escalation.staff));
+  const store = deps.rateLimitStore ?? new MemoryStore();
+  const isStaff = (res: Response) => staff.has((res.locals as Locals).payload.from);
+  const giveBackHit = (res: Response) => async () => {
+    if (isStaff(res)) return; // never counted
+    try {
+      await store.decrement((res.locals as Locals).senderHash);
+    } catch (error) {
+      // Like the limiter itself, fail open: a retry that still counts is the lesser harm.
+      deps.logger.warn({ error: describeError(error) }, 'rate limit: could not give back the hit of a repeated delivery');
+    }
+  };
   const limiter = rateLimit({
     windowMs: deps.config.conversation.rateLimitWindowSeconds * 1000,
     limit: deps.config.conversation.rateLimitMax,
@@ -147,20 +164,15 @@ export function twilioWebhookRouter(deps: WebhookDeps): Router {
     // Every request comes from Twilio's addresses: the key is the (hashed) WhatsApp sender.
     keyGenerator: (_req, res) => (res.locals as Locals).senderHash,
     passOnStoreError: true,
-    store: deps.rateLimitStore,
-    // A Twilio retry of a message we already recorded is not a new message: it must not use
-    // up the sender's quota (nor the one notice per window). If the lookup fails, count it.
-    // Staff on duty are never throttled (their commands must not be lost), nor are Twilio's
-    // retries of a delivery we already recorded.
-    skip: async (_req, res) =>
-      staff.has((res.locals as Locals).payload.from) ||
-      Boolean(await inbox.findInbound(deps.db, (res.locals as Locals).payload.messageSid).catch(() => undefined)),
+    store,
+    // Staff on duty are never throttled: their commands must not be lost.
+    skip: (_req, res) => isStaff(res),
     validate: { trustProxy: false, xForwardedForHeader: false, keyGeneratorIpFallback: false },
     // Twilio treats a 429 as a misconfiguration: acknowledge, record, notify once per window.
     handler: (req, res, next) => {
       const info = (req as Request & { rateLimit?: { current: number; limit: number } }).rateLimit;
       const notify = info ? info.current === info.limit + 1 : false;
-      recordAndEnqueue(deps, res.locals as Locals, { notify }).then(() => acknowledge(deps, res, 'rate_limited'), next);
+      recordAndEnqueue(deps, res.locals as Locals, { notify }, giveBackHit(res)).then(() => acknowledge(deps, res, 'rate_limited'), next);
     },
   });
 
@@ -175,7 +187,7 @@ export function twilioWebhookRouter(deps: WebhookDeps): Router {
     validatePayload(deps),
     limiter,
     (_req, res, next) => {
-      recordAndEnqueue(deps, res.locals as Locals, undefined).then((outcome) => acknowledge(deps, res, outcome === 'new' ? 'accepted' : 'duplicate'), (error: unknown) => {
+      recordAndEnqueue(deps, res.locals as Locals, undefined, giveBackHit(res)).then((outcome) => acknowledge(deps, res, outcome === 'new' ? 'accepted' : 'duplicate'), (error: unknown) => {
         deps.metrics.errors.inc({ where: 'webhook' });
         deps.logger.error({ error: describeError(error) }, 'webhook could not record or enqueue');
         next(error instanceof AppError ? error : new AppError(ErrorIds.webhookNotRecorded, 'The message could not be queued; Twilio will retry', { cause: error, status: 503 }));
