@@ -41,7 +41,10 @@ export interface IngestPhase {
 }
 
 export interface IngestTaskResult {
-  /** Where the first run's time went (ms): reading+chunking, embedding, writing+indexing. */
+  /**
+   * Where the first run's time went (ms): reading+chunking; embedding, with the rows written
+   * as their embeddings arrive; then the remaining writes, the HNSW build, the switch, ANALYZE.
+   */
   firstBreakdown: Record<string, number>;
   files: number;
   chunks: number;

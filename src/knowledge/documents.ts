@@ -2,6 +2,7 @@
  * Reads a knowledge folder: Markdown and plain-text files with optional YAML front matter.
  * Every problem names the file (and the line when there is one); nothing is written here.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -65,8 +66,8 @@ function firstInvalidUtf8Line(bytes: Buffer): number | undefined {
 
 function decodeText(file: string, bytes: Buffer): string {
   if (bytes.includes(0)) throw new DocumentError(file, 'looks like a binary file (it contains NUL bytes); only Markdown or plain text can be ingested');
-  const badLine = firstInvalidUtf8Line(bytes);
-  if (badLine !== undefined) throw new DocumentError(file, 'is not valid UTF-8 text; save it as UTF-8', badLine);
+  // One pass over the whole file; the line-by-line search only for a file that fails it.
+  if (!isUtf8(bytes)) throw new DocumentError(file, 'is not valid UTF-8 text; save it as UTF-8', firstInvalidUtf8Line(bytes));
   return bytes.toString('utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
 }
 
@@ -100,7 +101,19 @@ function stringField(file: string, data: Record<string, unknown>, key: string): 
   return value.trim();
 }
 
-export async function parseDocumentFile(root: string, source: string, maxBytes: number): Promise<KnowledgeDocument> {
+/** A file whose content hash says it is a document already stored: not parsed again. */
+export interface UnchangedDocument {
+  source: string;
+  contentHash: string;
+  unchanged: true;
+}
+
+/** Whether a file with this content is already stored as it is (then it need not be parsed). */
+export type IsStored = (source: string, contentHash: string) => boolean;
+
+export async function parseDocumentFile(root: string, source: string, maxBytes: number): Promise<KnowledgeDocument>;
+export async function parseDocumentFile(root: string, source: string, maxBytes: number, isStored: IsStored): Promise<KnowledgeDocument | UnchangedDocument>;
+export async function parseDocumentFile(root: string, source: string, maxBytes: number, isStored?: IsStored): Promise<KnowledgeDocument | UnchangedDocument> {
   const full = path.join(root, source);
   const info = await stat(full);
   if (info.size > maxBytes) {
@@ -108,6 +121,9 @@ export async function parseDocumentFile(root: string, source: string, maxBytes: 
   }
   const bytes = await readFile(full);
   const text = decodeText(source, bytes);
+  const contentHash = createHash('sha256').update(text).digest('hex');
+  // The same text parsed without error when it was stored, and parsing is deterministic.
+  if (isStored?.(source, contentHash)) return { source, contentHash, unchanged: true };
   if (text.trim() === '') throw new DocumentError(source, 'is empty');
   const { data, body } = splitFrontMatter(source, text);
   if (body.trim() === '') throw new DocumentError(source, 'has front matter but no text after it');
@@ -121,7 +137,7 @@ export async function parseDocumentFile(root: string, source: string, maxBytes: 
     lang,
     metadata,
     body,
-    contentHash: createHash('sha256').update(text).digest('hex'),
+    contentHash,
   };
 }
 
@@ -129,6 +145,14 @@ const READ_CONCURRENCY = 16;
 
 /** Loads every document, in path order; collects all problems so an editor sees them in one run. */
 export async function loadDocuments(dir: string, maxBytes: number): Promise<KnowledgeDocument[]> {
+  return (await scanDocuments(dir, maxBytes, () => false)).filter((d): d is KnowledgeDocument => !('unchanged' in d));
+}
+
+/**
+ * `loadDocuments`, except that a file `isStored` recognises by its content hash is returned as
+ * an `UnchangedDocument` without parsing: a re-ingest of an unchanged folder only reads and hashes.
+ */
+export async function scanDocuments(dir: string, maxBytes: number, isStored: IsStored): Promise<Array<KnowledgeDocument | UnchangedDocument>> {
   const exists = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!exists) {
     throw new AppError(ErrorIds.knowledgeDirInvalid, `Knowledge folder ${dir} does not exist or is not a folder (set KNOWLEDGE_DIR or pass --dir)`, {
@@ -144,19 +168,19 @@ export async function loadDocuments(dir: string, maxBytes: number): Promise<Know
     });
   }
   // Several files in flight: one at a time, a large folder waits on the disk, not the CPU.
-  const read: Array<{ doc: KnowledgeDocument } | { error: unknown }> = new Array(sources.length);
+  const read: Array<{ doc: KnowledgeDocument | UnchangedDocument } | { error: unknown }> = new Array(sources.length);
   let next = 0;
   const reader = async () => {
     while (next < sources.length) {
       const i = next++;
-      read[i] = await parseDocumentFile(dir, sources[i]!, maxBytes).then(
+      read[i] = await parseDocumentFile(dir, sources[i]!, maxBytes, isStored).then(
         (doc) => ({ doc }),
         (error: unknown) => ({ error }),
       );
     }
   };
   await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, sources.length) }, reader));
-  const documents: KnowledgeDocument[] = [];
+  const documents: Array<KnowledgeDocument | UnchangedDocument> = [];
   const problems: DocumentError[] = [];
   for (const [i, result] of read.entries()) {
     if ('doc' in result) documents.push(result.doc);

@@ -29,6 +29,17 @@ export async function readKnowledgeBase(db: Queryable, kb: string): Promise<Know
   };
 }
 
+/** The documents the current version serves (none of a version still being built or evaluated). */
+export async function readCurrentDocuments(db: Queryable, kb: string): Promise<LiveDocument[]> {
+  const rows = await db.query<{ id: string; source: string; content_hash: string; fingerprint: string; chunk_count: number }>(
+    `SELECT d.id, d.source, d.content_hash, d.fingerprint, d.chunk_count
+       FROM documents d JOIN knowledge_bases b ON b.name = d.kb
+      WHERE d.kb = $1 AND d.added_in <= b.current_version AND (d.retired_in IS NULL OR d.retired_in > b.current_version)`,
+    [kb],
+  );
+  return rows.map((r) => ({ id: String(r.id), source: r.source, contentHash: r.content_hash, fingerprint: r.fingerprint, chunkCount: r.chunk_count }));
+}
+
 export async function currentVersion(db: Queryable, kb: string): Promise<number | null> {
   const [row] = await db.query<{ current_version: string | null }>('SELECT current_version FROM knowledge_bases WHERE name = $1', [kb]);
   return row?.current_version == null ? null : Number(row.current_version);
@@ -93,6 +104,49 @@ export async function insertDocument(
 }
 
 /**
+ * How embeddings travel to the database. Text makes the server parse every float, the largest
+ * cost of an ingest on PGlite (its WebAssembly strtof is slow); `pg` sends a Buffer parameter in
+ * binary, which pgvector reads as float4 as-is. PGlite in-process only takes text parameters.
+ */
+export type VectorEncoding = { binary: true; vectorOid: number } | { binary: false };
+
+export async function vectorEncoding(db: Database): Promise<VectorEncoding> {
+  if (db.engine !== 'postgres') return { binary: false };
+  const [row] = await db.query<{ oid: number }>("SELECT 'vector'::regtype::oid::int AS oid");
+  return row ? { binary: true, vectorOid: Number(row.oid) } : { binary: false };
+}
+
+/** pgvector's text form. */
+function vectorLiteral(vector: number[]): string {
+  return `[${vector.join(',')}]`;
+}
+
+/**
+ * A one-dimensional `vector[]` in Postgres' binary array format (array_recv), each element in
+ * pgvector's binary form (vector_recv: int16 dimensions, int16 unused, float4 values; big-endian).
+ */
+function vectorArrayBinary(vectors: Array<number[] | undefined>, vectorOid: number): Buffer {
+  const size = 20 + vectors.reduce((n, v) => n + 4 + (v ? 4 + 4 * v.length : 0), 0);
+  const out = Buffer.alloc(size);
+  let at = out.writeInt32BE(1, 0); // dimensions of the array
+  at = out.writeInt32BE(vectors.some((v) => !v) ? 1 : 0, at); // has nulls
+  at = out.writeUInt32BE(vectorOid, at);
+  at = out.writeInt32BE(vectors.length, at);
+  at = out.writeInt32BE(1, at); // lower bound
+  for (const vector of vectors) {
+    if (!vector) {
+      at = out.writeInt32BE(-1, at);
+      continue;
+    }
+    at = out.writeInt32BE(4 + 4 * vector.length, at);
+    at = out.writeInt16BE(vector.length, at);
+    at = out.writeInt16BE(0, at);
+    for (const x of vector) at = out.writeFloatBE(x, at);
+  }
+  return out;
+}
+
+/**
  * Inserts a batch of documents and all their chunks in two statements, arrays unnested
  * server-side: two round trips per batch instead of two per document.
  */
@@ -102,6 +156,7 @@ export async function insertDocuments(
   version: number,
   docs: NewDocument[],
   embedding: { model: string; dims: number } | undefined,
+  encoding: VectorEncoding = { binary: false },
 ): Promise<void> {
   if (docs.length === 0) return;
   const inserted = await tx.query<{ id: string; source: string }>(
@@ -134,7 +189,7 @@ export async function insertDocuments(
             CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $2::text END,
             CASE WHEN c.embedding IS NULL AND c.reuse_from IS NULL THEN NULL ELSE $3::int END,
             $4
-       FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+       FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[], $13::${encoding.binary ? 'vector' : 'text'}[], $14::bigint[])
          AS c(document_id, source, title, ts_config, heading_path, ordinal, content, content_hash, embedding, reuse_from)`,
     [
       kb,
@@ -149,7 +204,9 @@ export async function insertDocuments(
       rows.map(({ c }) => c.chunk.ordinal),
       rows.map(({ c }) => c.chunk.content),
       rows.map(({ c }) => c.chunk.contentHash),
-      rows.map(({ c }) => (c.embedding ? `[${c.embedding.join(',')}]` : null)),
+      encoding.binary
+        ? vectorArrayBinary(rows.map(({ c }) => c.embedding), encoding.vectorOid)
+        : rows.map(({ c }) => (c.embedding ? vectorLiteral(c.embedding) : null)),
       rows.map(({ c }) => c.reuseFrom ?? null),
     ],
   );
@@ -164,6 +221,36 @@ export async function beginVersion(tx: Queryable, kb: string, sourceDir: string)
     [kb, sourceDir],
   );
   return { version: Number(created!.id), previous: base?.current_version == null ? null : Number(base.current_version) };
+}
+
+/** Starts a version in its own short transaction; its rows are written later, batch by batch. */
+export async function beginPendingVersion(db: Database, kb: string, sourceDir: string): Promise<{ version: number; previous: number | null }> {
+  return db.transaction((tx) => beginVersion(tx, kb, sourceDir));
+}
+
+/**
+ * Inside a transaction: true while `version` is still being built (not activated, rejected or
+ * discarded by a later ingest). Holds the row so nobody discards it until the transaction ends.
+ */
+export async function holdPendingVersion(tx: Queryable, kb: string, version: number): Promise<boolean> {
+  const rows = await tx.query<{ id: string }>(
+    "SELECT id FROM knowledge_versions WHERE id = $1 AND kb = $2 AND status = 'active' AND activated_at IS NULL FOR SHARE",
+    [version, kb],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Removes a version that failed while it was being built: its rows and its record, as if it
+ * had never started (it retired nothing yet: retiring happens when it is activated).
+ */
+export async function dropPendingVersion(db: Database, kb: string, version: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT current_version FROM knowledge_bases WHERE name = $1 FOR UPDATE', [kb]);
+    if (!(await holdPendingVersion(tx, kb, version))) return;
+    await tx.query('DELETE FROM documents WHERE kb = $1 AND added_in = $2', [kb, version]);
+    await tx.query('DELETE FROM knowledge_versions WHERE id = $1', [version]);
+  });
 }
 
 export async function retireDocuments(tx: Queryable, documentIds: string[], version: number): Promise<void> {

@@ -10,6 +10,12 @@ export interface Embedder {
   readonly dimensions: number;
   /** Embeds texts in order; batches, parallel requests and retries are its business. */
   embed(texts: string[], onBatch?: (done: number, total: number) => void): Promise<number[][]>;
+  /**
+   * Optional: the same requests as `embed`, but each batch's vectors are handed over as soon as
+   * they arrive (`offset` into `texts`), so a caller can store them while the rest is embedded.
+   * When `onVectors` throws, no further request is started and the call rejects with that error.
+   */
+  embedEach?(texts: string[], onVectors: (offset: number, vectors: number[][]) => void): Promise<void>;
 }
 
 export interface Transcriber {
@@ -33,6 +39,33 @@ function client(settings: OpenAISettings, timeoutMs: number): OpenAI {
 
 function statusOf(error: unknown): number | undefined {
   return error instanceof OpenAI.APIError ? error.status : undefined;
+}
+
+/**
+ * OpenAI caps one embeddings request at 2048 inputs and 300k tokens. A token is at least one
+ * UTF-8 byte, so a request of at most 300k bytes is within the token cap whatever the language.
+ */
+const MAX_INPUTS_PER_REQUEST = 2048;
+const MAX_BYTES_PER_REQUEST = 300_000;
+
+/** Consecutive texts grouped into requests: at most `batchSize` inputs, within the API's caps. */
+function requestBatches(texts: string[], batchSize: number): Array<{ offset: number; texts: string[] }> {
+  const maxInputs = Math.max(1, Math.min(batchSize, MAX_INPUTS_PER_REQUEST));
+  const batches: Array<{ offset: number; texts: string[] }> = [];
+  let current: { offset: number; texts: string[] } = { offset: 0, texts: [] };
+  let bytes = 0;
+  texts.forEach((text, i) => {
+    const size = Buffer.byteLength(text);
+    if (current.texts.length > 0 && (current.texts.length >= maxInputs || bytes + size > MAX_BYTES_PER_REQUEST)) {
+      batches.push(current);
+      current = { offset: i, texts: [] };
+      bytes = 0;
+    }
+    current.texts.push(text);
+    bytes += size;
+  });
+  if (current.texts.length > 0) batches.push(current);
+  return batches;
 }
 
 export function createOpenAIEmbedder(settings: OpenAISettings): Embedder {
@@ -60,26 +93,42 @@ export function createOpenAIEmbedder(settings: OpenAISettings): Embedder {
     }
   };
 
+  const embedEach = async (texts: string[], onVectors: (offset: number, vectors: number[][]) => void): Promise<void> => {
+    const batches = requestBatches(texts, settings.batchSize);
+    let next = 0;
+    let failed = false;
+    // A small pool: `concurrency` requests in flight. After a failure no new request starts:
+    // the call fails anyway, and later batches would only spend quota.
+    const worker = async () => {
+      while (next < batches.length && !failed) {
+        const batch = batches[next++]!;
+        try {
+          onVectors(batch.offset, await embedBatch(batch.texts));
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    // Settles only once no request is in flight, so no vectors arrive after a failure is reported.
+    const outcomes = await Promise.allSettled(Array.from({ length: Math.min(settings.concurrency, batches.length) }, worker));
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
+  };
+
   return {
     model: settings.embeddingModel,
     dimensions: settings.dimensions,
+    embedEach,
     async embed(texts, onBatch) {
-      const batches: string[][] = [];
-      for (let i = 0; i < texts.length; i += settings.batchSize) batches.push(texts.slice(i, i + settings.batchSize));
-      const results: number[][][] = new Array(batches.length);
-      let next = 0;
+      const vectors: number[][] = new Array(texts.length);
       let done = 0;
-      // A small pool: `concurrency` requests in flight, results kept in input order.
-      const worker = async () => {
-        while (next < batches.length) {
-          const index = next++;
-          results[index] = await embedBatch(batches[index]!);
-          done += batches[index]!.length;
-          onBatch?.(done, texts.length);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(settings.concurrency, batches.length) }, worker));
-      return results.flat();
+      await embedEach(texts, (offset, batch) => {
+        batch.forEach((v, i) => (vectors[offset + i] = v));
+        done += batch.length;
+        onBatch?.(done, texts.length);
+      });
+      return vectors;
     },
   };
 }
