@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmbedder } from '../src/composition.js';
 import { retrieveContext, buildRetrievalQuery } from '../src/rag/index.js';
@@ -62,6 +63,28 @@ describe('retrieval over the current knowledge version', () => {
     // Fused scores come out best first.
     const scores = retrieval.chunks.map((c) => c.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
+  });
+
+  it('when the database is reached over pg (the server shares PGlite on a socket), then hybrid retrieval gives what it gives in-process', async () => {
+    // Over pg the query vector travels in binary (pgvector's vector_recv), in-process as text.
+    const dataDir = path.join(root, 'shared-data');
+    const shared = await openDatabase(testConfig({ DATA_DIR: dataDir }), { role: 'server', command: 'test' });
+    try {
+      expect(shared.engine).toBe('postgres');
+      await Promise.all([seedClinic(shared, embedder, 'over-pg', root), seedClinic(db, embedder, 'in-process', root)]);
+      const questions = [waterQuestion, 'When can I shower after surgery?', 'Where do I park?'];
+      for (const question of questions) {
+        const [overPg, inProcess] = await Promise.all([
+          retrieveContext({ db: shared, embedder }, { kb: 'over-pg', question, topK: 5 }),
+          retrieveContext({ db, embedder }, { kb: 'in-process', question, topK: 5 }),
+        ]);
+        const view = (r: typeof overPg) => r.chunks.map((c) => ({ source: c.source, heading: c.heading, score: c.score, similarity: c.vectorSimilarity?.toFixed(5) }));
+        expect(overPg.mode).toBe('hybrid');
+        expect(view(overPg)).toEqual(view(inProcess));
+      }
+    } finally {
+      await shared.close();
+    }
   });
 
   it('when an embedder is configured but the knowledge base has no embeddings, then retrieval falls back to full-text', async () => {

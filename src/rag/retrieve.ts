@@ -5,7 +5,7 @@
  * embedder is configured or the knowledge base has no embeddings.
  */
 import { textSearchConfig } from '../knowledge/index.js';
-import type { Queryable } from '../store/index.js';
+import type { Database, Queryable } from '../store/index.js';
 import type { Embedder } from '../vendors/openai.js';
 import { chunkHolds, documentFrequency, lexicalIndex, rankFullText, type LexicalIndex, type RankedChunk } from './lexical-index.js';
 import type { Retrieval, RetrievedChunk, Turn } from './types.js';
@@ -22,7 +22,8 @@ export interface RetrieveOptions {
 }
 
 export interface RetrieveDeps {
-  db: Queryable;
+  /** With engine 'postgres' (pg), the query vector travels in binary. */
+  db: Queryable & { engine?: Database['engine'] };
   embedder: Embedder | undefined;
 }
 
@@ -129,7 +130,21 @@ interface VectorLeg {
  * One statement: the version (the current one unless given), its nearest neighbours, the
  * fusion with the full-text ranking (ids in rank order), and the text of the top-k only.
  */
-async function fuse(db: Queryable, kb: string, version: number | undefined, textIds: number[], vector: VectorLeg | undefined, topK: number): Promise<FusedRow[]> {
+/**
+ * The query vector as a parameter: binary for `pg` (pgvector's vector_recv: int16 dimensions,
+ * int16 unused, big-endian float4s), because parsing 1536 floats from text costs PGlite's
+ * WASM build milliseconds per question; text for PGlite in-process, which only takes text.
+ */
+function vectorParameter(engine: Database['engine'] | undefined, vector: number[]): Buffer | string {
+  if (engine !== 'postgres') return `[${vector.join(',')}]`;
+  const out = Buffer.alloc(4 + 4 * vector.length);
+  out.writeInt16BE(vector.length, 0);
+  out.writeInt16BE(0, 2);
+  vector.forEach((v, i) => out.writeFloatBE(v, 4 + 4 * i));
+  return out;
+}
+
+async function fuse(db: RetrieveDeps['db'], kb: string, version: number | undefined, textIds: number[], vector: VectorLeg | undefined, topK: number): Promise<FusedRow[]> {
   const params: unknown[] = [kb, textIds, topK];
   const param = (value: unknown) => {
     params.push(value);
@@ -140,7 +155,7 @@ async function fuse(db: Queryable, kb: string, version: number | undefined, text
   if (vector) {
     // Literal dimensions, so the planner matches the partial HNSW index for this size.
     const dims = Math.trunc(vector.dims);
-    const distance = `c.embedding::vector(${dims}) <=> ${param(`[${vector.vector.join(',')}]`)}::vector(${dims})`;
+    const distance = `c.embedding::vector(${dims}) <=> ${param(vectorParameter(db.engine, vector.vector))}::vector(${dims})`;
     nearest = `SELECT c.id, ${distance} AS distance FROM chunks c
         WHERE c.kb = $1 AND c.added_in <= (SELECT v FROM kbv) AND (c.retired_in IS NULL OR c.retired_in > (SELECT v FROM kbv))
           AND c.embedding_dims = ${dims} AND c.embedding_model = ${param(vector.model)}

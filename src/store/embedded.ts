@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { Worker } from 'node:worker_threads';
 import { AppError, ErrorIds } from '../errors/index.js';
 import type { Database } from './database.js';
 import { createPGlite, pgliteDatabase } from './pglite.js';
@@ -62,45 +62,6 @@ function acquireLock(file: string, command: string): LockFile | undefined {
   return readLock(file);
 }
 
-/** The part of pglite-socket's (internal) query queue that its connection handlers call. */
-interface SocketQueryQueue {
-  enqueue(handlerId: number, message: Uint8Array, onData: (data: Uint8Array) => void): Promise<number>;
-  clearQueueForHandler(handlerId: number): void;
-}
-
-/** Parse, Bind, Describe, Execute, Close: the messages of an extended query, up to its Sync. */
-const extendedQueryMessages = new Set([...'PBDEC'].map((c) => c.charCodeAt(0)));
-
-/**
- * pglite-socket 0.2 queues every protocol message on its own and keeps a connection's turn
- * only inside a transaction. Two connections' Parse/Bind/Execute/Sync can then interleave on
- * PGlite's single backend and use each other's unnamed statement ("bind message supplies 2
- * parameters, but prepared statement "" requires 5", "portal "" does not exist"): under
- * concurrent load (50 senders at once in `npm run bench`) some turns failed. Each connection's
- * extended-query messages are held until its Sync (or any other message) and handed to PGlite
- * as one, which PGlite runs in order.
- */
-function keepExtendedQueriesWhole(socket: PGLiteSocketServer): void {
-  const queue = (socket as unknown as { queryQueue?: Partial<SocketQueryQueue> }).queryQueue;
-  if (typeof queue?.enqueue !== 'function' || typeof queue.clearQueueForHandler !== 'function') return;
-  const enqueue = queue.enqueue.bind(queue);
-  const clear = queue.clearQueueForHandler.bind(queue);
-  const held = new Map<number, Uint8Array[]>();
-  queue.enqueue = (handlerId, message, onData) => {
-    const waiting = held.get(handlerId) ?? [];
-    if (extendedQueryMessages.has(message[0]!)) {
-      held.set(handlerId, [...waiting, message]);
-      return Promise.resolve(0);
-    }
-    held.delete(handlerId);
-    return enqueue(handlerId, waiting.length === 0 ? message : Buffer.concat([...waiting, message]), onData);
-  };
-  queue.clearQueueForHandler = (handlerId) => {
-    held.delete(handlerId);
-    clear(handlerId);
-  };
-}
-
 export async function openEmbedded(options: {
   dataDir: string;
   role: EmbeddedRole;
@@ -134,32 +95,95 @@ export async function openEmbedded(options: {
     const current = readLock(lockFile);
     if (current?.pid === process.pid) rmSync(lockFile, { force: true });
   };
-  let db;
+  if (options.role === 'cli') {
+    let db;
+    try {
+      db = await createPGlite(path.join(options.dataDir, 'pglite'));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return pgliteDatabase(db, `embedded PGlite in ${options.dataDir}`, async () => release());
+  }
+
+  // The server runs PGlite on its own thread and talks to it through the socket, like the
+  // CLIs do: the socket's queue keeps each connection's transaction whole.
+  let thread: DatabaseThread;
   try {
-    db = await createPGlite(path.join(options.dataDir, 'pglite'));
+    thread = await startDatabaseThread(path.join(options.dataDir, 'pglite'));
   } catch (error) {
     release();
     throw error;
   }
-  if (options.role === 'cli') {
-    return pgliteDatabase(db, `embedded PGlite in ${options.dataDir}`, async () => release());
-  }
-
-  // The server talks to its own PGlite through the socket too: the socket's queue keeps each
-  // connection's transaction whole, which would not hold if we also queried PGlite directly.
-  const socket = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 32 });
-  keepExtendedQueriesWhole(socket);
-  await socket.start();
-  const port = Number(socket.getServerConn().split(':').pop());
+  const port = thread.port;
   writeFileSync(lockFile, JSON.stringify({ pid: process.pid, port, command: options.command, startedAt: new Date().toISOString() } satisfies LockFile));
-  const shared = await openPostgres({ host: '127.0.0.1', port, description: `embedded PGlite in ${options.dataDir} (shared on 127.0.0.1:${port})`, max: 8, prepareStatements: true });
+  let shared: Database;
+  try {
+    shared = await openPostgres({ host: '127.0.0.1', port, description: `embedded PGlite in ${options.dataDir} (shared on 127.0.0.1:${port})`, max: 8, prepareStatements: true });
+  } catch (error) {
+    await thread.close();
+    release();
+    throw error;
+  }
   return {
     ...shared,
     async close() {
       await shared.close();
-      await socket.stop();
-      await db.close();
+      await thread.close();
       release();
+    },
+  };
+}
+
+interface DatabaseThread {
+  port: number;
+  close(): Promise<void>;
+}
+
+type ThreadMessage = { port: number } | { error: { message: string; stack?: string } } | { closed: true; error?: { message: string } };
+
+/** Starts src/store/embedded-worker.mjs: PGlite and its socket server on a worker thread. */
+async function startDatabaseThread(dataDir: string): Promise<DatabaseThread> {
+  const worker = new Worker(new URL('./embedded-worker.mjs', import.meta.url), { workerData: { dataDir, maxConnections: 32 } });
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  const next = () =>
+    new Promise<ThreadMessage>((resolve, reject) => {
+      const onMessage = (message: ThreadMessage) => {
+        worker.off('error', onError);
+        resolve(message);
+      };
+      const onError = (error: Error) => {
+        worker.off('message', onMessage);
+        reject(error);
+      };
+      worker.once('message', onMessage);
+      worker.once('error', onError);
+      void exited.then((code) => reject(new Error(`the database thread exited (code ${code})`)));
+    });
+  const fail = (message: string, cause?: unknown) =>
+    new AppError(ErrorIds.databaseUnavailable, `Cannot start the embedded database in ${dataDir}: ${message}`, { cause, context: { dataDir }, status: 503 });
+  let ready: ThreadMessage;
+  try {
+    ready = await next();
+  } catch (error) {
+    await worker.terminate();
+    throw fail((error as Error).message, error);
+  }
+  if (!('port' in ready)) {
+    await worker.terminate();
+    throw fail('error' in ready && ready.error ? ready.error.message : 'unexpected reply from the database thread');
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    port: ready.port,
+    close() {
+      closing ??= (async () => {
+        const done = next().catch(() => undefined);
+        worker.postMessage('close');
+        await done;
+        await worker.terminate();
+      })();
+      return closing;
     },
   };
 }
