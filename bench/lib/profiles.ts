@@ -39,7 +39,7 @@ export const FULL: Profile = {
     concurrentRounds: 3,
     slowDemoSenders: 20,
     workerConcurrency: 64,
-    defaultConcurrencyContrast: true,
+    defaultConcurrencyContrast: false,
     timeoutMs: 120_000,
   },
   ingestion: { files: 1_000, warmupFiles: 100, dims: 256, seed: 42 },

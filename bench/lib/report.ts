@@ -103,7 +103,7 @@ export function formatReport(r: BenchResults): string {
       rows.push([p.mode, 'the slow sender itself', ms(p.slowSender.slow.overheadMs), '', ms(p.slowSender.slow.e2eMs), '1']);
     }
     const c = r.pipeline.defaultConcurrency;
-    if (c) rows.push([`${c.mode}, WORKER_CONCURRENCY=${c.workerConcurrency} (default)`, `${c.concurrent.senders} senders at once`, ms(c.concurrent.overhead.p50), ms(c.concurrent.overhead.p95), ms(c.concurrent.endToEnd.p50), `${c.concurrent.turns} (${c.concurrent.notAnswered})`]);
+    if (c) rows.push([`${c.mode}, WORKER_CONCURRENCY=${c.workerConcurrency}`, `${c.concurrent.senders} senders at once`, ms(c.concurrent.overhead.p50), ms(c.concurrent.overhead.p95), ms(c.concurrent.endToEnd.p50), `${c.concurrent.turns} (${c.concurrent.notAnswered})`]);
     out.push(table(rows));
     out.push(`   upstream calls per turn: ${r.pipeline.modes.map((p) => `${p.mode} ${p.callsPerTurn.embeddings} embeddings, ${p.callsPerTurn.claude} Claude, ${p.callsPerTurn.twilioParts} Twilio parts`).join('; ')}`, '');
   }

@@ -5,9 +5,10 @@
  * retrieval, prompt and parsing, formatting, SDK clients, the database.
  *
  * BURST_WINDOW_MS=0 here (the default 2000 deliberately waits for a burst of messages to end,
- * which is not overhead), and WORKER_CONCURRENCY is raised to 64 so 50 senders are answered
- * at once (one row also runs the default of 8 to show the queueing it causes). Each sender has
- * one message in flight, so the per-sender order never delays a measurement.
+ * which is not overhead), and WORKER_CONCURRENCY is 64 (the default) so 50 senders are answered
+ * at once; `defaultConcurrencyContrast` adds a row at 8, the old default, to show the queueing
+ * a low setting causes. Each sender has one message in flight, so the per-sender order never
+ * delays a measurement.
  */
 import { queueSetup, type QueueMode } from '../lib/redis.js';
 import { startServerHost, type ServerHost } from '../lib/server-host.js';
@@ -217,7 +218,7 @@ async function runMode(mode: QueueMode, options: PipelineOptions, upstreams: Ups
 }
 
 async function runContrast(options: PipelineOptions, upstreams: Upstreams): Promise<PipelineContrast> {
-  const workerConcurrency = 8;
+  const workerConcurrency = 8; // the default before 64
   const host = await startServerHost({ isolate: options.isolate, env: serverEnv(upstreams, workerConcurrency) });
   const tag = (runTag += 1) + 100 * (process.pid % 90);
   try {

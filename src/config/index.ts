@@ -88,7 +88,7 @@ const envSchema = z.object({
   RATE_LIMIT_MAX: int(1, 10_000).default(10),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 86400).default(60),
   BURST_WINDOW_MS: int(0, 60_000).default(2000),
-  WORKER_CONCURRENCY: int(1, 256).default(8),
+  WORKER_CONCURRENCY: int(1, 256).default(64),
   MAX_QUESTION_CHARS: int(50, 10_000).default(1000),
   MAX_MEDIA_BYTES: int(1024, 100_000_000).default(25 * 1024 * 1024),
 
