@@ -110,8 +110,12 @@ describe('retrieval over the current knowledge version', () => {
     expect(one.chunks).toHaveLength(1);
   });
 
-  it('when the knowledge base is re-ingested with changed text, then only the new version is searched', async () => {
+  it('when the knowledge base is re-ingested with changed text after a question, then the next question searches only the new version', async () => {
     const first = await seedClinic(db, undefined, 'versions', root);
+    // Asked once before the change: the next question must not be served from the old version's index.
+    const before = await retrieveContext({ db, embedder: undefined }, { kb: 'versions', question: waterQuestion, topK: 10 });
+    expect(before.knowledgeVersion).toBe(first.version);
+    expect(before.chunks.map((c) => c.content)).toContain(CLEAR_LIQUIDS);
     const changed = 'You may drink water and other clear liquids until 3 hours before your arrival time. Lemonade is not a clear liquid.';
     const second = await seedClinic(db, undefined, 'versions', root, clinicFaq({ fastingClearLiquids: changed }));
     expect(second.version).toBeGreaterThan(first.version!);
