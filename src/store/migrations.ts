@@ -207,6 +207,16 @@ export const migrations: Migration[] = [
       CREATE INDEX outbound_recipient ON outbound_messages (recipient_hash, created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'full-text ranking in memory',
+    sql: `
+      -- Retrieval ranks full text from an in-memory index per knowledge version, read from
+      -- the tsv column (src/rag/lexical-index.ts); no query searches tsv any more, and the GIN
+      -- index only cost every ingest its upkeep.
+      DROP INDEX IF EXISTS chunks_tsv;
+    `,
+  },
 ];
 
 export async function migrate(db: Database): Promise<{ applied: number[] }> {
