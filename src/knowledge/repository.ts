@@ -66,8 +66,12 @@ export async function findReusableEmbeddings(
 }
 
 /** Refreshes the planner's statistics on the knowledge tables (row counts, value distributions). */
+/**
+ * Planner statistics for the columns queries filter on. Not `tsv` (nothing searches it: see
+ * lexical-index.ts; its lexeme statistics were the slowest part) nor the text and vectors.
+ */
 export async function analyzeKnowledge(db: Queryable): Promise<void> {
-  await db.query('ANALYZE documents, chunks');
+  await db.query('ANALYZE documents, chunks (id, document_id, kb, content_hash, ts_config, embedding_model, embedding_dims, added_in, retired_in)');
 }
 
 /** HNSW needs a fixed dimension: one partial index per embedding size in use. */
