@@ -135,12 +135,7 @@ export interface OutboundPart {
 }
 
 export async function recordOutboundAttempt(db: Queryable, p: OutboundPart): Promise<void> {
-  await db.query(
-    `INSERT INTO outbound_messages (turn_sid, part, kind, recipient, recipient_hash, body, content_sid, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'sending')
-     ON CONFLICT (turn_sid, part) DO UPDATE SET status = 'sending', body = EXCLUDED.body, error = NULL`,
-    [p.turnSid, p.part, p.kind, p.recipient, p.recipientHash, p.body ?? null, p.contentSid ?? null],
-  );
+  await recordOutboundAttempts(db, [p]);
 }
 
 /** Records every part of a reply before the first is sent (one statement). */
