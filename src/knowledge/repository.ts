@@ -1,5 +1,5 @@
 /** SQL for knowledge versions, documents and chunks. */
-import type { Database, Queryable } from '../store/index.js';
+import { vectorBinary, vectorText, type Database, type Queryable } from '../store/index.js';
 import type { Chunk } from './chunking.js';
 import type { KnowledgeDocument } from './documents.js';
 import { textSearchConfig } from './languages.js';
@@ -107,11 +107,7 @@ export async function insertDocument(
   await insertDocuments(tx, kb, version, [{ doc, fingerprint, chunks }], embedding);
 }
 
-/**
- * How embeddings travel to the database. Text makes the server parse every float, the largest
- * cost of an ingest on PGlite (its WebAssembly strtof is slow); `pg` sends a Buffer parameter in
- * binary, which pgvector reads as float4 as-is. PGlite in-process only takes text parameters.
- */
+/** How embeddings travel to the database: binary over `pg` (see store/vector.ts), text to PGlite in-process. */
 export type VectorEncoding = { binary: true; vectorOid: number } | { binary: false };
 
 export async function vectorEncoding(db: Database): Promise<VectorEncoding> {
@@ -120,15 +116,7 @@ export async function vectorEncoding(db: Database): Promise<VectorEncoding> {
   return row ? { binary: true, vectorOid: Number(row.oid) } : { binary: false };
 }
 
-/** pgvector's text form. */
-function vectorLiteral(vector: number[]): string {
-  return `[${vector.join(',')}]`;
-}
-
-/**
- * A one-dimensional `vector[]` in Postgres' binary array format (array_recv), each element in
- * pgvector's binary form (vector_recv: int16 dimensions, int16 unused, float4 values; big-endian).
- */
+/** A one-dimensional `vector[]` in Postgres' binary array format (array_recv) of `vectorBinary` elements. */
 function vectorArrayBinary(vectors: Array<number[] | undefined>, vectorOid: number): Buffer {
   const size = 20 + vectors.reduce((n, v) => n + 4 + (v ? 4 + 4 * v.length : 0), 0);
   const out = Buffer.alloc(size);
@@ -142,10 +130,9 @@ function vectorArrayBinary(vectors: Array<number[] | undefined>, vectorOid: numb
       at = out.writeInt32BE(-1, at);
       continue;
     }
-    at = out.writeInt32BE(4 + 4 * vector.length, at);
-    at = out.writeInt16BE(vector.length, at);
-    at = out.writeInt16BE(0, at);
-    for (const x of vector) at = out.writeFloatBE(x, at);
+    const element = vectorBinary(vector);
+    at = out.writeInt32BE(element.length, at);
+    at += element.copy(out, at);
   }
   return out;
 }
@@ -210,7 +197,7 @@ export async function insertDocuments(
       rows.map(({ c }) => c.chunk.contentHash),
       encoding.binary
         ? vectorArrayBinary(rows.map(({ c }) => c.embedding), encoding.vectorOid)
-        : rows.map(({ c }) => (c.embedding ? vectorLiteral(c.embedding) : null)),
+        : rows.map(({ c }) => (c.embedding ? vectorText(c.embedding) : null)),
       rows.map(({ c }) => c.reuseFrom ?? null),
     ],
   );

@@ -5,7 +5,7 @@
  * embedder is configured or the knowledge base has no embeddings.
  */
 import { textSearchConfig } from '../knowledge/index.js';
-import type { Database, Queryable } from '../store/index.js';
+import { vectorBinary, vectorText, type Database, type Queryable } from '../store/index.js';
 import type { Embedder } from '../vendors/openai.js';
 import { chunkHolds, documentFrequency, lexicalIndex, rankFullText, type LexicalIndex, type RankedChunk } from './lexical-index.js';
 import type { Retrieval, RetrievedChunk, Turn } from './types.js';
@@ -130,18 +130,9 @@ interface VectorLeg {
  * One statement: the version (the current one unless given), its nearest neighbours, the
  * fusion with the full-text ranking (ids in rank order), and the text of the top-k only.
  */
-/**
- * The query vector as a parameter: binary for `pg` (pgvector's vector_recv: int16 dimensions,
- * int16 unused, big-endian float4s), because parsing 1536 floats from text costs PGlite's
- * WASM build milliseconds per question; text for PGlite in-process, which only takes text.
- */
+/** The query vector as a parameter: binary over `pg`, text to PGlite in-process (see store/vector.ts). */
 function vectorParameter(engine: Database['engine'] | undefined, vector: number[]): Buffer | string {
-  if (engine !== 'postgres') return `[${vector.join(',')}]`;
-  const out = Buffer.alloc(4 + 4 * vector.length);
-  out.writeInt16BE(vector.length, 0);
-  out.writeInt16BE(0, 2);
-  vector.forEach((v, i) => out.writeFloatBE(v, 4 + 4 * i));
-  return out;
+  return engine === 'postgres' ? vectorBinary(vector) : vectorText(vector);
 }
 
 async function fuse(db: RetrieveDeps['db'], kb: string, version: number | undefined, textIds: number[], vector: VectorLeg | undefined, topK: number): Promise<FusedRow[]> {

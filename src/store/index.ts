@@ -6,6 +6,7 @@ import { openPostgres } from './postgres.js';
 
 export type { Database, Queryable } from './database.js';
 export { migrate } from './migrations.js';
+export { vectorBinary, vectorText } from './vector.js';
 
 /** Filtered nearest-neighbour queries keep scanning the HNSW graph until enough rows match. */
 const sessionSql = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)";
